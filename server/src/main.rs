@@ -1,1 +1,81 @@
-fn main() {}
+//! `drawmesh-server`: see `--help`.
+
+use clap::Parser;
+use server::config::Config;
+use server::{AppState, serve};
+use std::process::ExitCode;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A .env file is optional; a real environment variable wins over it.
+    let _ = dotenvy::dotenv();
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let state = AppState::new(&config);
+    let listener = match TcpListener::bind((config.bind, config.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, bind = %config.bind, port = config.port, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "no local address");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !config.dist.join("index.html").exists() {
+        tracing::warn!(dist = %config.dist.display(), "no index.html in dist: build the client (scripts/run.sh does)");
+    }
+    // Scripts and tests read this line to find the port.
+    let shown = if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    println!("Drawmesh listening on http://{shown}/");
+
+    // SSE streams never end by themselves, so a graceful drain would wait forever: stop at once
+    // on Ctrl-C / SIGTERM; browsers reconnect to the next server.
+    tokio::select! {
+        result = serve(listener, state) => match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "server failed");
+                ExitCode::FAILURE
+            }
+        },
+        () = shutdown_signal() => {
+            tracing::info!("shutting down");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

@@ -97,7 +97,16 @@ mod tests {
 
     #[test]
     fn rejects_anything_else() {
-        for bad in ["", "e03131", "#e0313", "#e031311", "#gg0000", "red", "rgb(1,2,3)", "#ééé"] {
+        for bad in [
+            "",
+            "e03131",
+            "#e0313",
+            "#e031311",
+            "#gg0000",
+            "red",
+            "rgb(1,2,3)",
+            "#ééé",
+        ] {
             assert_eq!(Color::parse(bad), Err(ColorError), "{bad}");
         }
     }

@@ -101,8 +101,16 @@ impl Drawing {
     /// message must have passed [`PeerMessage::validate`].
     pub fn apply(&mut self, author: &PeerId, message: &PeerMessage) -> Applied {
         match message {
-            PeerMessage::StrokeBegin { seq, color, width, point } => {
-                let id = StrokeId { author: author.clone(), seq: *seq };
+            PeerMessage::StrokeBegin {
+                seq,
+                color,
+                width,
+                point,
+            } => {
+                let id = StrokeId {
+                    author: author.clone(),
+                    seq: *seq,
+                };
                 if self.index.contains_key(&id) {
                     return Applied::Ignored(Ignored::AlreadyBegun);
                 }
@@ -146,7 +154,12 @@ impl Drawing {
     fn lookup(&self, author: &PeerId, seq: u64) -> Option<usize> {
         // Building a StrokeId clones the author; strokes are few compared to points, and this
         // keeps one map keyed the way ids are defined.
-        self.index.get(&StrokeId { author: author.clone(), seq }).copied()
+        self.index
+            .get(&StrokeId {
+                author: author.clone(),
+                seq,
+            })
+            .copied()
     }
 }
 
@@ -178,9 +191,18 @@ mod tests {
     fn a_stroke_streams_in_and_paints_increments() {
         let mut d = Drawing::new();
         let a = peer("a");
-        assert_eq!(d.apply(&a, &begin(0, 1.0)), Applied::Drawn { index: 0, from: 0 });
-        assert_eq!(d.apply(&a, &points(0, &[2.0, 3.0])), Applied::Drawn { index: 0, from: 1 });
-        assert_eq!(d.apply(&a, &PeerMessage::StrokeEnd { seq: 0 }), Applied::Finished);
+        assert_eq!(
+            d.apply(&a, &begin(0, 1.0)),
+            Applied::Drawn { index: 0, from: 0 }
+        );
+        assert_eq!(
+            d.apply(&a, &points(0, &[2.0, 3.0])),
+            Applied::Drawn { index: 0, from: 1 }
+        );
+        assert_eq!(
+            d.apply(&a, &PeerMessage::StrokeEnd { seq: 0 }),
+            Applied::Finished
+        );
         let s = &d.strokes()[0];
         assert!(s.finished);
         let xs: Vec<_> = s.segments_from(0).map(|(p, q)| (p.x, q.x)).collect();
@@ -193,11 +215,32 @@ mod tests {
     fn authors_have_separate_sequence_spaces() {
         let mut d = Drawing::new();
         d.apply(&peer("a"), &begin(0, 1.0));
-        assert_eq!(d.apply(&peer("b"), &begin(0, 9.0)), Applied::Drawn { index: 1, from: 0 });
+        assert_eq!(
+            d.apply(&peer("b"), &begin(0, 9.0)),
+            Applied::Drawn { index: 1, from: 0 }
+        );
         // b cannot extend a's stroke by naming a's sequence number.
         d.apply(&peer("b"), &points(0, &[10.0]));
-        assert_eq!(d.get(&StrokeId { author: peer("a"), seq: 0 }).unwrap().points.len(), 1);
-        assert_eq!(d.get(&StrokeId { author: peer("b"), seq: 0 }).unwrap().points.len(), 2);
+        assert_eq!(
+            d.get(&StrokeId {
+                author: peer("a"),
+                seq: 0
+            })
+            .unwrap()
+            .points
+            .len(),
+            1
+        );
+        assert_eq!(
+            d.get(&StrokeId {
+                author: peer("b"),
+                seq: 0
+            })
+            .unwrap()
+            .points
+            .len(),
+            2
+        );
     }
 
     #[test]
@@ -205,14 +248,23 @@ mod tests {
         let mut d = Drawing::new();
         let a = peer("a");
         d.apply(&a, &begin(0, 1.0));
-        assert_eq!(d.apply(&a, &begin(0, 5.0)), Applied::Ignored(Ignored::AlreadyBegun));
-        assert_eq!(d.apply(&a, &points(7, &[1.0])), Applied::Ignored(Ignored::UnknownStroke));
+        assert_eq!(
+            d.apply(&a, &begin(0, 5.0)),
+            Applied::Ignored(Ignored::AlreadyBegun)
+        );
+        assert_eq!(
+            d.apply(&a, &points(7, &[1.0])),
+            Applied::Ignored(Ignored::UnknownStroke)
+        );
         assert_eq!(
             d.apply(&a, &PeerMessage::StrokeEnd { seq: 7 }),
             Applied::Ignored(Ignored::UnknownStroke)
         );
         d.apply(&a, &PeerMessage::StrokeEnd { seq: 0 });
-        assert_eq!(d.apply(&a, &points(0, &[2.0])), Applied::Ignored(Ignored::AlreadyFinished));
+        assert_eq!(
+            d.apply(&a, &points(0, &[2.0])),
+            Applied::Ignored(Ignored::AlreadyFinished)
+        );
         assert_eq!(d.strokes().len(), 1);
         assert_eq!(d.strokes()[0].points.len(), 1);
     }

@@ -50,14 +50,22 @@ pub fn is_valid_width(width: f32) -> bool {
 /// The width to draw a segment at: the stroke's base width scaled by pressure, so a mouse (0.5)
 /// draws exactly the base width and a pen ranges from a quarter of it to one and three quarters.
 pub fn pressure_width(base: f32, pressure: f32) -> f32 {
-    let p = if pressure.is_finite() { pressure.clamp(0.0, 1.0) } else { MOUSE_PRESSURE };
+    let p = if pressure.is_finite() {
+        pressure.clamp(0.0, 1.0)
+    } else {
+        MOUSE_PRESSURE
+    };
     base * (0.25 + 1.5 * p)
 }
 
 /// Pointer Events report pressure 0 for hardware without pressure even while a button is down;
 /// treat that as a mouse so such strokes do not vanish.
 pub fn normalize_pressure(pressure: f32) -> f32 {
-    if pressure.is_finite() && pressure > 0.0 { pressure.min(1.0) } else { MOUSE_PRESSURE }
+    if pressure.is_finite() && pressure > 0.0 {
+        pressure.min(1.0)
+    } else {
+        MOUSE_PRESSURE
+    }
 }
 
 #[cfg(test)]

@@ -70,7 +70,10 @@ impl fmt::Display for PeerMessageError {
             PeerMessageError::BadPoint => f.write_str("point out of range"),
             PeerMessageError::BadWidth => f.write_str("width out of range"),
             PeerMessageError::BadPointCount(n) => {
-                write!(f, "{n} points in one message (1 to {MAX_POINTS_PER_MESSAGE} allowed)")
+                write!(
+                    f,
+                    "{n} points in one message (1 to {MAX_POINTS_PER_MESSAGE} allowed)"
+                )
             }
         }
     }
@@ -105,7 +108,11 @@ impl PeerMessage {
 
     /// Checks the raw size before parsing, so a huge message costs nothing to refuse.
     pub fn check_size(len: usize) -> Result<(), PeerMessageError> {
-        if len > MAX_PEER_MESSAGE_BYTES { Err(PeerMessageError::TooLarge(len)) } else { Ok(()) }
+        if len > MAX_PEER_MESSAGE_BYTES {
+            Err(PeerMessageError::TooLarge(len))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -134,7 +141,10 @@ mod tests {
             json!({"type": "stroke-begin", "seq": 3, "color": "#ff0000", "width": 4.0,
                    "point": {"x": 1.0, "y": 2.0, "p": 0.5}})
         );
-        let points = PeerMessage::StrokePoints { seq: 3, points: vec![Point::new(5.0, 6.0, 1.0)] };
+        let points = PeerMessage::StrokePoints {
+            seq: 3,
+            points: vec![Point::new(5.0, 6.0, 1.0)],
+        };
         assert_eq!(
             round_trip(&points),
             json!({"type": "stroke-points", "seq": 3, "points": [{"x": 5.0, "y": 6.0, "p": 1.0}]})
@@ -155,7 +165,10 @@ mod tests {
                    "point": {"x": 0.0, "y": 0.0, "p": 0.5}}),
             json!("stroke-end"),
         ] {
-            assert!(serde_json::from_value::<PeerMessage>(bad.clone()).is_err(), "{bad}");
+            assert!(
+                serde_json::from_value::<PeerMessage>(bad.clone()).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -169,14 +182,23 @@ mod tests {
             point,
         };
         assert_eq!(begin(4.0, ok).validate(), Ok(()));
-        assert_eq!(begin(1000.0, ok).validate(), Err(PeerMessageError::BadWidth));
+        assert_eq!(
+            begin(1000.0, ok).validate(),
+            Err(PeerMessageError::BadWidth)
+        );
         assert_eq!(
             begin(4.0, Point::new(f32::INFINITY, 0.0, 0.5)).validate(),
             Err(PeerMessageError::BadPoint)
         );
-        let points = |n| PeerMessage::StrokePoints { seq: 0, points: vec![ok; n] };
+        let points = |n| PeerMessage::StrokePoints {
+            seq: 0,
+            points: vec![ok; n],
+        };
         assert_eq!(points(1).validate(), Ok(()));
-        assert_eq!(points(0).validate(), Err(PeerMessageError::BadPointCount(0)));
+        assert_eq!(
+            points(0).validate(),
+            Err(PeerMessageError::BadPointCount(0))
+        );
         assert_eq!(
             points(MAX_POINTS_PER_MESSAGE + 1).validate(),
             Err(PeerMessageError::BadPointCount(MAX_POINTS_PER_MESSAGE + 1))

@@ -86,7 +86,10 @@ impl fmt::Display for UsernameError {
         match self {
             UsernameError::Empty => f.write_str("username must not be empty"),
             UsernameError::TooLong => {
-                write!(f, "username must be at most {MAX_USERNAME_CHARS} characters")
+                write!(
+                    f,
+                    "username must be at most {MAX_USERNAME_CHARS} characters"
+                )
             }
             UsernameError::ControlCharacter => {
                 f.write_str("username must not contain control characters")
@@ -109,6 +112,17 @@ pub fn validate_username(name: &str) -> Result<&str, UsernameError> {
     } else {
         Ok(name)
     }
+}
+
+/// Answer to `POST /<roomId>/join`: `{"roomId", "peers"}`, where `peers` counts the members the
+/// joiner is being introduced to (0 when it was already in the room: nothing is sent again).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinResponse {
+    /// The room joined.
+    #[serde(rename = "roomId")]
+    pub room_id: RoomId,
+    /// Members introduced by this join.
+    pub peers: usize,
 }
 
 /// `connected`: `{"user": {...}}`.
@@ -254,7 +268,10 @@ mod tests {
     use serde_json::{Value, json};
 
     fn alice() -> User {
-        User { id: PeerId("6f1c0a52-0000-4000-8000-000000000001".into()), username: "alice".into() }
+        User {
+            id: PeerId("6f1c0a52-0000-4000-8000-000000000001".into()),
+            username: "alice".into(),
+        }
     }
 
     fn room() -> RoomId {
@@ -277,17 +294,27 @@ mod tests {
         let user = json!({"id": "6f1c0a52-0000-4000-8000-000000000001", "username": "alice"});
         golden(&Connected { user: alice() }, json!({"user": user}));
         golden(
-            &AddPeer { peer: alice(), room_id: room(), offer: true },
+            &AddPeer {
+                peer: alice(),
+                room_id: room(),
+                offer: true,
+            },
             json!({"peer": user, "roomId": "k3Jx9_aB-2Qz", "offer": true}),
         );
         golden(
-            &RemovePeer { peer: alice(), room_id: room() },
+            &RemovePeer {
+                peer: alice(),
+                room_id: room(),
+            },
             json!({"peer": user, "roomId": "k3Jx9_aB-2Qz"}),
         );
         golden(
             &Relayed {
                 peer: alice(),
-                data: SessionDescription { kind: SdpType::Offer, sdp: "v=0\r\n".into() },
+                data: SessionDescription {
+                    kind: SdpType::Offer,
+                    sdp: "v=0\r\n".into(),
+                },
             },
             json!({"peer": user, "data": {"type": "offer", "sdp": "v=0\r\n"}}),
         );
@@ -295,12 +322,32 @@ mod tests {
 
     #[test]
     fn http_bodies_have_the_tutorials_shapes() {
-        golden(&AccessRequest { username: "bob".into() }, json!({"username": "bob"}));
         golden(
-            &AccessResponse { token: "a.b.c".into(), user: alice() },
+            &AccessRequest {
+                username: "bob".into(),
+            },
+            json!({"username": "bob"}),
+        );
+        golden(
+            &AccessResponse {
+                token: "a.b.c".into(),
+                user: alice(),
+            },
             json!({"token": "a.b.c", "user": {"id": alice().id.0, "username": "alice"}}),
         );
-        golden(&ErrorBody { error: "nope".into() }, json!({"error": "nope"}));
+        golden(
+            &JoinResponse {
+                room_id: room(),
+                peers: 2,
+            },
+            json!({"roomId": "k3Jx9_aB-2Qz", "peers": 2}),
+        );
+        golden(
+            &ErrorBody {
+                error: "nope".into(),
+            },
+            json!({"error": "nope"}),
+        );
         golden(
             &ClientConfig {
                 ice_servers: vec![IceServer {
@@ -350,8 +397,17 @@ mod tests {
         assert_eq!(validate_username("  bob "), Ok("bob"));
         assert_eq!(validate_username(""), Err(UsernameError::Empty));
         assert_eq!(validate_username(" \t "), Err(UsernameError::Empty));
-        assert_eq!(validate_username(&"é".repeat(64)), Ok("é".repeat(64).as_str()));
-        assert_eq!(validate_username(&"é".repeat(65)), Err(UsernameError::TooLong));
-        assert_eq!(validate_username("a\nb"), Err(UsernameError::ControlCharacter));
+        assert_eq!(
+            validate_username(&"é".repeat(64)),
+            Ok("é".repeat(64).as_str())
+        );
+        assert_eq!(
+            validate_username(&"é".repeat(65)),
+            Err(UsernameError::TooLong)
+        );
+        assert_eq!(
+            validate_username("a\nb"),
+            Err(UsernameError::ControlCharacter)
+        );
     }
 }

@@ -58,7 +58,10 @@ impl RoomId {
         if s.is_empty() || s.len() > MAX_ROOM_ID_LEN {
             return Err(RoomIdError::Length);
         }
-        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(RoomIdError::Character);
         }
         Ok(RoomId(s.to_owned()))
@@ -111,7 +114,11 @@ mod tests {
             for bit in 0..8 {
                 let mut bytes = [0; 9];
                 bytes[byte] = 1 << bit;
-                assert_ne!(RoomId::from_random_bytes(bytes), base, "byte {byte} bit {bit}");
+                assert_ne!(
+                    RoomId::from_random_bytes(bytes),
+                    base,
+                    "byte {byte} bit {bit}"
+                );
             }
         }
     }

@@ -1,0 +1,172 @@
+//! Access tokens: HS256 JWTs naming a fresh peer id and a username, valid for an hour; and the
+//! [`AuthUser`] extractor that every authenticated route takes.
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use shared::protocol::{PeerId, User};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long a token is valid (the tutorial's `expiresIn: '3600s'`).
+pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// The token's claims: the tutorial's `req.user` plus the standard times.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    id: String,
+    username: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// Issues and verifies tokens with one secret.
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl Tokens {
+    /// Keys from the server's secret (`TOKEN_SECRET`).
+    pub fn new(secret: &[u8]) -> Tokens {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // A few seconds of clock skew between signaling servers sharing one secret.
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp"]);
+        Tokens {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// A token for a new peer with this (already validated) username.
+    pub fn issue(&self, username: &str) -> Result<(String, User), ApiError> {
+        self.issue_at(username, now_secs(), TOKEN_TTL)
+    }
+
+    /// A token issued at `iat` (seconds since the epoch), valid for `ttl`.
+    pub fn issue_at(
+        &self,
+        username: &str,
+        iat: u64,
+        ttl: Duration,
+    ) -> Result<(String, User), ApiError> {
+        let user = User {
+            id: PeerId(uuid::Uuid::new_v4().to_string()),
+            username: username.to_owned(),
+        };
+        let claims = Claims {
+            id: user.id.0.clone(),
+            username: user.username.clone(),
+            iat,
+            exp: iat + ttl.as_secs(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| {
+            tracing::error!(error = %e, "token signing failed");
+            ApiError::Internal
+        })?;
+        Ok((token, user))
+    }
+
+    /// The user a token names, if its signature and expiry are good.
+    pub fn verify(&self, token: &str) -> Result<User, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| ApiError::InvalidToken)?;
+        let Claims { id, username, .. } = data.claims;
+        Ok(User {
+            id: PeerId(id),
+            username,
+        })
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The authenticated user of a request: from `Authorization: Bearer <token>`, or from `?token=`
+/// (EventSource cannot set headers). Missing token: 401; bad token: 403, as the tutorial.
+pub struct AuthUser(pub User);
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let from_header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|t| t.trim().to_owned());
+        let token = match from_header {
+            Some(t) => Some(t),
+            None => Query::<TokenQuery>::try_from_uri(&parts.uri)
+                .ok()
+                .and_then(|q| q.0.token),
+        };
+        match token {
+            Some(t) if !t.is_empty() => state.tokens.verify(&t).map(AuthUser),
+            _ => Err(ApiError::MissingToken),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_names_its_user() {
+        let tokens = Tokens::new(b"secret");
+        let (token, user) = tokens.issue("alice").unwrap();
+        assert_eq!(tokens.verify(&token).unwrap(), user);
+        assert_eq!(user.username, "alice");
+        // Every token names a fresh peer.
+        let (_, other) = tokens.issue("alice").unwrap();
+        assert_ne!(other.id, user.id);
+    }
+
+    #[test]
+    fn wrong_secret_expired_or_garbage_is_refused() {
+        let tokens = Tokens::new(b"secret");
+        let (token, _) = tokens.issue("alice").unwrap();
+        assert!(matches!(
+            Tokens::new(b"other").verify(&token),
+            Err(ApiError::InvalidToken)
+        ));
+        let (old, _) = tokens
+            .issue_at("alice", now_secs() - 7200, TOKEN_TTL)
+            .unwrap();
+        assert!(matches!(tokens.verify(&old), Err(ApiError::InvalidToken)));
+        assert!(matches!(
+            tokens.verify("not.a.jwt"),
+            Err(ApiError::InvalidToken)
+        ));
+        let mut tampered = token.clone();
+        tampered.insert(token.find('.').unwrap() + 2, 'x');
+        assert!(matches!(
+            tokens.verify(&tampered),
+            Err(ApiError::InvalidToken)
+        ));
+    }
+}

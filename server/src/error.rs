@@ -1,0 +1,84 @@
+//! Every way a request can fail, as one enum with one `IntoResponse`: the status codes are the
+//! protocol's, and every body is `{"error": "..."}` so clients can show it.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use shared::protocol::{ErrorBody, UsernameError};
+use shared::room::RoomIdError;
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token in `Authorization: Bearer` nor `?token=` (the tutorial answers 401).
+    #[error("missing token: send Authorization: Bearer <token> or ?token=<token>")]
+    MissingToken,
+    /// The token's signature, shape or expiry is wrong (the tutorial answers 403).
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// The request body is not the JSON this route takes.
+    #[error("bad request body: {0}")]
+    BadBody(String),
+    /// `POST /access` with an unusable username.
+    #[error("{0}")]
+    BadUsername(#[from] UsernameError),
+    /// A room id in a path that is not a room id.
+    #[error("{0}")]
+    BadRoomId(#[from] RoomIdError),
+    /// `POST /relay/<peer>/<event>` with an event the protocol does not define.
+    #[error("unknown relay event '{0}': use session-description or ice-candidate")]
+    UnknownEvent(String),
+    /// A body over the route's size limit.
+    #[error("request body too large (limit {limit} bytes)")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A relay to a peer that shares no room with the sender (or does not exist).
+    #[error("you share no room with that peer")]
+    NotInSharedRoom,
+    /// A join before the user's event stream is open: events would have nowhere to go.
+    #[error("open your event stream (GET /connect) before joining a room")]
+    NotConnected,
+    /// `GET /connect` from something that does not accept an event stream.
+    #[error("this endpoint only serves text/event-stream")]
+    NotAcceptable,
+    /// Nothing here.
+    #[error("not found")]
+    NotFound,
+    /// The client bundle is missing from the dist directory.
+    #[error("the web client is not built: run `scripts/run.sh` (or `trunk build`) first")]
+    ClientNotBuilt,
+    /// A failure on our side; details go to the log, not to the client.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The status code the protocol gives this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MissingToken => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidToken | ApiError::NotInSharedRoom => StatusCode::FORBIDDEN,
+            ApiError::BadBody(_)
+            | ApiError::BadUsername(_)
+            | ApiError::BadRoomId(_)
+            | ApiError::UnknownEvent(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotConnected => StatusCode::CONFLICT,
+            ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::ClientNotBuilt => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.to_string(),
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}

@@ -1,0 +1,90 @@
+//! Drawmesh's signaling server: it introduces browsers to each other and then gets out of the way.
+//! The drawing itself travels browser to browser over WebRTC data channels.
+//!
+//! Module map:
+//! - [`config`]: flags and environment (`--help` lists them).
+//! - [`auth`]: HS256 access tokens and the [`auth::AuthUser`] extractor.
+//! - [`hub`]: room membership and delivery to users' SSE streams (in-process now; Redis later).
+//! - [`routes`]: the HTTP routes, each thin: authenticate, validate, call the hub.
+//! - [`error`]: [`error::ApiError`], every refusal with its status code and JSON body.
+//!
+//! [`app`] builds the router from an [`AppState`]; [`serve`] runs it on a listener. Tests start
+//! the real server on port 0 with both.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod routes;
+
+use auth::Tokens;
+use axum::Router;
+use axum::extract::Request;
+use axum::routing::get;
+use config::Config;
+use hub::Hub;
+use shared::protocol::ClientConfig;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+/// What every route can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Rooms and streams.
+    pub hub: Hub,
+    /// Token issuing and checking.
+    pub tokens: Arc<Tokens>,
+    /// Served at `/config`.
+    pub client_config: Arc<ClientConfig>,
+    /// The built web client.
+    pub dist: Arc<PathBuf>,
+}
+
+impl AppState {
+    /// State from configuration. Without a token secret, a random one is made (and said so).
+    pub fn new(config: &Config) -> AppState {
+        let secret: Vec<u8> = match &config.token_secret {
+            Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
+            _ => {
+                tracing::warn!(
+                    "TOKEN_SECRET is not set: using a random secret; tokens will not survive a \
+                     restart nor work across servers"
+                );
+                rand::random::<[u8; 64]>().to_vec()
+            }
+        };
+        AppState {
+            hub: Hub::local(config.stream_queue),
+            tokens: Arc::new(Tokens::new(&secret)),
+            client_config: Arc::new(ClientConfig {
+                ice_servers: config.ice_servers.0.clone(),
+            }),
+            dist: Arc::new(config.dist.clone()),
+        }
+    }
+}
+
+/// The whole application as one router.
+pub fn app(state: AppState) -> Router {
+    let api = routes::api();
+    let files = ServeDir::new(state.dist.as_ref())
+        .fallback(get(routes::room_page).with_state(state.clone()));
+    Router::new()
+        .route("/", get(routes::new_room))
+        .merge(api.clone())
+        .nest("/api", api)
+        .fallback_service(files)
+        // Spans name the path only: the query may hold a token, which must never reach the logs.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// Serves the app on `listener` until the process is stopped.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).await
+}

@@ -1,0 +1,28 @@
+//! `POST /access` (a token for a new peer) and `GET /config` (what the browser needs to know).
+
+use super::body::Body;
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Json;
+use axum::extract::State;
+use shared::protocol::{AccessRequest, AccessResponse, ClientConfig, validate_username};
+
+/// Usernames are short; a few KiB is plenty for the JSON around one.
+const MAX_ACCESS_BODY_BYTES: usize = 4 * 1024;
+
+pub async fn access(
+    State(state): State<AppState>,
+    Body(body): Body<MAX_ACCESS_BODY_BYTES>,
+) -> Result<Json<AccessResponse>, ApiError> {
+    // Parsed by hand rather than with `Json` so every mistake (no content type, not JSON, no
+    // username) gets the same clear 400 in our error shape.
+    let request: AccessRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadBody(e.to_string()))?;
+    let username = validate_username(&request.username)?;
+    let (token, user) = state.tokens.issue(username)?;
+    Ok(Json(AccessResponse { token, user }))
+}
+
+pub async fn client_config(State(state): State<AppState>) -> Json<ClientConfig> {
+    Json(ClientConfig::clone(&state.client_config))
+}

@@ -1,0 +1,29 @@
+//! `POST /<roomId>/join`.
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::hub::{HubError, Joined};
+use axum::Json;
+use axum::extract::{Path, State};
+use shared::protocol::JoinResponse;
+use shared::room::RoomId;
+
+pub async fn join(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(room): Path<String>,
+) -> Result<Json<JoinResponse>, ApiError> {
+    let room = RoomId::parse(&room)?;
+    let peers = match state.hub.join(&user, &room).await {
+        Ok(Joined::New { members }) => members,
+        Ok(Joined::Already) => 0,
+        Err(HubError::NotConnected) => return Err(ApiError::NotConnected),
+        Err(HubError::NotInSharedRoom) => return Err(ApiError::Internal),
+    };
+    tracing::info!(peer = %user.id, %room, peers, "joined");
+    Ok(Json(JoinResponse {
+        room_id: room,
+        peers,
+    }))
+}

@@ -1,0 +1,26 @@
+//! The HTTP routes. Each is thin: authenticate (the [`AuthUser`](crate::auth::AuthUser)
+//! extractor), validate, call the hub, answer.
+
+mod access;
+mod body;
+mod join;
+mod pages;
+mod relay;
+mod stream;
+
+use crate::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use pages::{new_room, room_page};
+
+/// The signaling API (the tutorial's paths). Mounted at `/` for the tutorial's client and under
+/// `/api` for ours, so `trunk serve` can proxy one prefix to the server during development.
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .route("/access", post(access::access))
+        .route("/connect", get(stream::connect))
+        .route("/config", get(access::client_config))
+        .route("/{room}/join", post(join::join))
+        .route("/relay/{peer}/{event}", post(relay::relay))
+}

@@ -1,0 +1,40 @@
+//! `POST /relay/<peerId>/<event>`: one peer's signaling message to another.
+
+use super::body::Body;
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::hub::HubError;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::value::RawValue;
+use shared::protocol::{
+    IceCandidate, MAX_RELAY_BODY_BYTES, PeerId, RelayEvent, SessionDescription,
+};
+
+pub async fn relay(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((peer, event)): Path<(String, String)>,
+    Body(body): Body<MAX_RELAY_BODY_BYTES>,
+) -> Result<StatusCode, ApiError> {
+    let event = RelayEvent::from_name(&event).ok_or(ApiError::UnknownEvent(event))?;
+    // The body must be what the event says it is; the receiver's browser hands it straight to
+    // RTCPeerConnection. It is forwarded as posted (validated, not re-encoded).
+    let bad = |e: serde_json::Error| ApiError::BadBody(format!("{} body: {e}", event.name()));
+    match event {
+        RelayEvent::SessionDescription => {
+            serde_json::from_slice::<SessionDescription>(&body).map_err(bad)?;
+        }
+        RelayEvent::IceCandidate => {
+            serde_json::from_slice::<IceCandidate>(&body).map_err(bad)?;
+        }
+    }
+    let raw: &RawValue = serde_json::from_slice(&body).map_err(bad)?;
+    match state.hub.relay(&user, &PeerId(peer), event, raw).await {
+        Ok(()) => Ok(StatusCode::OK),
+        Err(HubError::NotInSharedRoom) | Err(HubError::NotConnected) => {
+            Err(ApiError::NotInSharedRoom)
+        }
+    }
+}
