@@ -21,6 +21,7 @@ use auth::Tokens;
 use axum::Router;
 use axum::extract::Request;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use config::Config;
 use hub::Hub;
 use shared::protocol::ClientConfig;
@@ -86,5 +87,20 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves the app on `listener` until the process is stopped.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    // Signaling events are small and latency matters more than packet count: no Nagle delay.
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app(state)).await
+}
+
+/// Raises the soft limit on open files to the hard limit: every SSE stream holds one descriptor,
+/// and the usual soft default (1024) would cap the server far below what the machine allows.
+pub fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    }
 }

@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
+    server::raise_open_file_limit();
     let state = AppState::new(&config);
     let listener = match TcpListener::bind((config.bind, config.port)).await {
         Ok(l) => l,

@@ -313,3 +313,27 @@ async fn wait_for(mut condition: impl FnMut() -> bool) -> bool {
     }
     condition()
 }
+
+#[tokio::test]
+async fn configured_ice_servers_reach_the_client() {
+    use clap::Parser;
+    let config = server::config::Config::try_parse_from([
+        "drawmesh-server",
+        "--port",
+        "0",
+        "--ice-servers",
+        r#"[{"urls":["turn:turn.example.org:3478"],"username":"u","credential":"c"}]"#,
+    ])
+    .unwrap();
+    let server = TestServer::start_with(config).await;
+    let res = server.http.get(server.url("/config")).send().await.unwrap();
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        json!({"iceServers": [{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "c"}]})
+    );
+    // A malformed list is refused at start with a message that says what is expected.
+    let err =
+        server::config::Config::try_parse_from(["drawmesh-server", "--ice-servers", "stun:x"])
+            .unwrap_err();
+    assert!(err.to_string().contains("JSON array"), "{err}");
+}
