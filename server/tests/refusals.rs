@@ -220,6 +220,18 @@ async fn rooms_get_random_unguessable_ids() {
         assert!(shared::RoomId::parse(id).is_ok(), "{id}");
         assert!(seen.insert(id.to_owned()), "repeated room id {id}");
     }
+    // The query string (a chosen name) survives the redirect.
+    let res = server
+        .http
+        .get(server.url("/?name=alice"))
+        .send()
+        .await
+        .unwrap();
+    let location = res.headers()["location"].to_str().unwrap();
+    assert!(
+        location.ends_with("?name=alice") && location.len() == "/".len() + 12 + "?name=alice".len(),
+        "{location}"
+    );
 }
 
 #[tokio::test]

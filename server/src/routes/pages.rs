@@ -9,9 +9,13 @@ use axum::response::{Html, Redirect};
 use shared::room::{ROOM_ID_RANDOM_BYTES, RoomId};
 
 /// A new room with an unguessable id: 72 bits from the thread's CSPRNG (ChaCha, OS-seeded).
-pub async fn new_room() -> Redirect {
+/// The query string (`?name=alice`) carries over to the room.
+pub async fn new_room(uri: Uri) -> Redirect {
     let room = RoomId::from_random_bytes(rand::random::<[u8; ROOM_ID_RANDOM_BYTES]>());
-    Redirect::to(&format!("/{room}"))
+    match uri.query() {
+        Some(query) => Redirect::to(&format!("/{room}?{query}")),
+        None => Redirect::to(&format!("/{room}")),
+    }
 }
 
 /// Any path that is a room id serves the app; everything else is a 404.

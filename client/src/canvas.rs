@@ -1,0 +1,276 @@
+//! The drawing surface: a `<canvas>` that paints strokes sharply on any screen, and the pointer
+//! input on it.
+//!
+//! Drawing coordinates are CSS pixels from the canvas's top-left corner. The backing store has
+//! `devicePixelRatio` device pixels per CSS pixel and the context is scaled to match, so lines are
+//! sharp on HiDPI screens while every peer still agrees on where a point is.
+//!
+//! Resizing a canvas's backing store wipes it (the tutorial's drawing vanished on every window
+//! resize); [`Canvas::resize`] is therefore always followed by a repaint from the document.
+
+use crate::dom::Listener;
+use shared::drawing::{Drawing, Stroke};
+use shared::geometry::{Point, normalize_pressure, pressure_width};
+use std::cell::{Cell, RefCell};
+use std::f64::consts::TAU;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use web_sys::{CanvasRenderingContext2d, Event, HtmlCanvasElement, PointerEvent};
+
+/// A canvas and its 2D context, sized for the screen it is on.
+pub struct Canvas {
+    element: HtmlCanvasElement,
+    context: CanvasRenderingContext2d,
+    css_width: f64,
+    css_height: f64,
+    pixel_ratio: f64,
+}
+
+impl Canvas {
+    /// Takes over `element` and sizes its backing store to its current CSS box.
+    pub fn new(element: HtmlCanvasElement) -> Result<Canvas, JsValue> {
+        let context = element
+            .get_context("2d")?
+            .ok_or_else(|| JsValue::from_str("canvas has no 2d context"))?
+            .dyn_into::<CanvasRenderingContext2d>()?;
+        let mut canvas = Canvas {
+            element,
+            context,
+            css_width: 0.0,
+            css_height: 0.0,
+            pixel_ratio: 1.0,
+        };
+        canvas.fit();
+        Ok(canvas)
+    }
+
+    /// Resizes the backing store to the element's CSS box and the window's `devicePixelRatio`
+    /// (which changes with browser zoom and when the window moves to another screen).
+    /// Wipes the canvas: repaint afterwards.
+    pub fn fit(&mut self) {
+        let rect = self.element.get_bounding_client_rect();
+        let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+        self.resize(rect.width(), rect.height(), ratio);
+    }
+
+    /// Sizes the backing store for a CSS box of `css_width` × `css_height` at `pixel_ratio`
+    /// device pixels per CSS pixel. Wipes the canvas: repaint afterwards.
+    pub fn resize(&mut self, css_width: f64, css_height: f64, pixel_ratio: f64) {
+        let ratio = if pixel_ratio.is_finite() && pixel_ratio > 0.0 {
+            pixel_ratio
+        } else {
+            1.0
+        };
+        self.css_width = css_width.max(0.0);
+        self.css_height = css_height.max(0.0);
+        self.pixel_ratio = ratio;
+        self.element
+            .set_width((self.css_width * ratio).round() as u32);
+        self.element
+            .set_height((self.css_height * ratio).round() as u32);
+        // A new backing store resets the context's state, the transform included.
+        if let Err(err) = self.context.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0) {
+            web_sys::console::warn_2(&"canvas transform refused:".into(), &err);
+        }
+        self.context.set_line_cap("round");
+        self.context.set_line_join("round");
+    }
+
+    /// The `<canvas>` element.
+    pub fn element(&self) -> &HtmlCanvasElement {
+        &self.element
+    }
+
+    /// The 2D context (tests read pixels back through it).
+    pub fn context(&self) -> &CanvasRenderingContext2d {
+        &self.context
+    }
+
+    /// The CSS size the backing store was last fitted to.
+    pub fn css_size(&self) -> (f64, f64) {
+        (self.css_width, self.css_height)
+    }
+
+    /// Device pixels per CSS pixel in the backing store.
+    pub fn pixel_ratio(&self) -> f64 {
+        self.pixel_ratio
+    }
+
+    /// Clears every pixel.
+    pub fn clear(&self) {
+        self.context
+            .clear_rect(0.0, 0.0, self.css_width, self.css_height);
+    }
+
+    /// Paints the points `from..` of `stroke` (the increment [`Drawing::apply`] reported).
+    ///
+    /// Each segment is stroked on its own so its width follows the pressure at its end; round
+    /// caps join the pieces seamlessly. A segment from a point to itself (a click) is painted as
+    /// a dot, since a zero-length line may draw nothing.
+    pub fn paint(&self, stroke: &Stroke, from: usize) {
+        let ctx = &self.context;
+        let color = stroke.color.to_string();
+        ctx.set_stroke_style_str(&color);
+        ctx.set_fill_style_str(&color);
+        for (a, b) in stroke.segments_from(from) {
+            let width = f64::from(pressure_width(stroke.width, b.pressure));
+            ctx.begin_path();
+            if a.x == b.x && a.y == b.y {
+                // Cannot fail: the radius is never negative.
+                let _ = ctx.arc(f64::from(b.x), f64::from(b.y), width / 2.0, 0.0, TAU);
+                ctx.fill();
+            } else {
+                ctx.set_line_width(width);
+                ctx.move_to(f64::from(a.x), f64::from(a.y));
+                ctx.line_to(f64::from(b.x), f64::from(b.y));
+                ctx.stroke();
+            }
+        }
+    }
+
+    /// Clears and paints the whole document, oldest stroke first.
+    pub fn repaint(&self, drawing: &Drawing) {
+        self.clear();
+        for stroke in drawing.strokes() {
+            self.paint(stroke, 0);
+        }
+    }
+}
+
+/// What the pen (mouse, finger or stylus) did on the canvas, in drawing coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PenInput {
+    /// Pressed: a stroke begins at this point.
+    Down(Point),
+    /// Moved while pressed: the points since the last report, in order.
+    Move(Vec<Point>),
+    /// Lifted, or the browser took the pointer away (`pointercancel`): the stroke ends.
+    Up,
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A pointer event read at full precision. web-sys declares `clientX`/`clientY` as integers
+    /// (an older IDL); browsers give them in fractions of a pixel, which HiDPI screens and pens
+    /// make visible.
+    type PrecisePointer;
+    #[wasm_bindgen(method, getter, js_name = clientX)]
+    fn client_x(this: &PrecisePointer) -> f64;
+    #[wasm_bindgen(method, getter, js_name = clientY)]
+    fn client_y(this: &PrecisePointer) -> f64;
+}
+
+/// Pointer Events on the canvas turned into [`PenInput`]. Owns its listeners; dropping it stops
+/// the input.
+///
+/// One pointer draws at a time: a second finger is ignored until the first lifts. The pointer is
+/// captured on press, so a stroke continues (and ends) even when it leaves the canvas.
+pub struct PointerInput {
+    _listeners: [Listener; 5],
+}
+
+impl PointerInput {
+    /// Starts listening on `element`; `on_input` hears every [`PenInput`].
+    pub fn attach(element: &HtmlCanvasElement, on_input: impl FnMut(PenInput) + 'static) -> Self {
+        let on_input = RefCell::new(on_input);
+        let active: Cell<Option<i32>> = Cell::new(None);
+        let element_at = element.clone();
+        let emit = move |input: PenInput| match on_input.try_borrow_mut() {
+            Ok(mut on_input) => on_input(input),
+            Err(_) => web_sys::console::warn_1(&"pen input re-entered; dropped".into()),
+        };
+        let handle = Rc::new(move |e: &Event| {
+            let Some(e) = e.dyn_ref::<PointerEvent>() else {
+                return;
+            };
+            let id = e.pointer_id();
+            match e.type_().as_str() {
+                "pointerdown" => {
+                    // Only the primary button of a mouse draws; pens and touches always do.
+                    if e.pointer_type() == "mouse" && e.button() != 0 {
+                        return;
+                    }
+                    match active.get() {
+                        Some(other) if other != id => return, // a second finger
+                        // The same pointer pressing again: its lift went missing; end that stroke.
+                        Some(_) => emit(PenInput::Up),
+                        None => {}
+                    }
+                    e.prevent_default();
+                    // Fails only for a pointer that is already gone; the stroke still works.
+                    let _ = element_at.set_pointer_capture(id);
+                    active.set(Some(id));
+                    emit(PenInput::Down(point_of(&element_at, e)));
+                }
+                "pointermove" if active.get() == Some(id) => {
+                    emit(PenInput::Move(points_of(&element_at, e)));
+                }
+                // Losing the capture without a pointerup (the element was hidden, say) ends the
+                // stroke too; after a pointerup it finds no active pointer and does nothing.
+                "pointerup" | "pointercancel" | "lostpointercapture"
+                    if active.get() == Some(id) =>
+                {
+                    active.set(None);
+                    emit(PenInput::Up);
+                }
+                _ => {}
+            }
+        });
+        let listen = |name| {
+            let handle = handle.clone();
+            Listener::new(element, name, move |e| handle(&e))
+        };
+        PointerInput {
+            _listeners: [
+                listen("pointerdown"),
+                listen("pointermove"),
+                listen("pointerup"),
+                listen("pointercancel"),
+                listen("lostpointercapture"),
+            ],
+        }
+    }
+}
+
+/// The event's position in drawing coordinates, with its pen pressure.
+fn point_of(element: &HtmlCanvasElement, e: &PointerEvent) -> Point {
+    let rect = element.get_bounding_client_rect();
+    point_in(&rect, e)
+}
+
+/// Positions are kept to 1/16 of a CSS pixel and pressure to 1/64: finer than any screen or pen
+/// shows, and binary fractions print exactly, so `12.3125` travels instead of
+/// `12.312999725341797` (an `f32` printed as the `f64` JavaScript numbers are).
+fn point_in(rect: &web_sys::DomRect, e: &PointerEvent) -> Point {
+    let precise = e.unchecked_ref::<PrecisePointer>();
+    Point::new(
+        quantize(precise.client_x() - rect.left(), 16.0),
+        quantize(precise.client_y() - rect.top(), 16.0),
+        quantize(f64::from(normalize_pressure(e.pressure())), 64.0),
+    )
+}
+
+/// `value` rounded to the nearest multiple of `1 / steps`.
+pub fn quantize(value: f64, steps: f64) -> f32 {
+    ((value * steps).round() / steps) as f32
+}
+
+/// Every position the pointer passed through since the last event. Browsers fire `pointermove`
+/// at most once a frame and fold the rest into `getCoalescedEvents()`; using them keeps fast
+/// curves smooth. Browsers without it get the event's own position.
+fn points_of(element: &HtmlCanvasElement, e: &PointerEvent) -> Vec<Point> {
+    let rect = element.get_bounding_client_rect();
+    let has_coalesced =
+        js_sys::Reflect::has(e, &JsValue::from_str("getCoalescedEvents")).unwrap_or(false);
+    if has_coalesced {
+        let events = e.get_coalesced_events();
+        if events.length() > 0 {
+            return events
+                .iter()
+                .filter_map(|ev| ev.dyn_into::<PointerEvent>().ok())
+                .map(|ev| point_in(&rect, &ev))
+                .collect();
+        }
+    }
+    vec![point_in(&rect, e)]
+}

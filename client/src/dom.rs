@@ -1,0 +1,63 @@
+//! Small DOM helpers: the window and document, and event listeners owned by a handle.
+
+use wasm_bindgen::prelude::*;
+use web_sys::{Document, Event, EventTarget, Window};
+
+/// The page's window (absent only outside a browser, e.g. in a worker).
+pub fn window() -> Result<Window, JsValue> {
+    web_sys::window().ok_or_else(|| JsValue::from_str("no window"))
+}
+
+/// The page's document.
+pub fn document() -> Result<Document, JsValue> {
+    window()?
+        .document()
+        .ok_or_else(|| JsValue::from_str("no document"))
+}
+
+/// An event listener that lives as long as this handle: dropping it removes the listener and
+/// frees the callback (the `gloo-events` pattern, without the dependency).
+pub struct Listener {
+    target: EventTarget,
+    name: &'static str,
+    callback: Closure<dyn FnMut(Event)>,
+}
+
+impl Listener {
+    /// Calls `callback` for every `name` event on `target`.
+    pub fn new(
+        target: &EventTarget,
+        name: &'static str,
+        callback: impl FnMut(Event) + 'static,
+    ) -> Self {
+        let callback = Closure::<dyn FnMut(Event)>::new(callback);
+        if let Err(err) =
+            target.add_event_listener_with_callback(name, callback.as_ref().unchecked_ref())
+        {
+            web_sys::console::warn_2(&format!("could not listen for {name}:").into(), &err);
+        }
+        Listener {
+            target: target.clone(),
+            name,
+            callback,
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self
+            .target
+            .remove_event_listener_with_callback(self.name, self.callback.as_ref().unchecked_ref());
+    }
+}
+
+/// Resolves after `ms` milliseconds (a `setTimeout` as a future).
+pub async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Ok(window) = window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}

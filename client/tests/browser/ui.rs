@@ -1,0 +1,101 @@
+//! The menubar: the DOM contract the end-to-end tests rely on.
+
+use crate::support::element;
+use client::mesh::PeerSummary;
+use client::ui::{Status, Ui};
+use shared::PeerId;
+use shared::color::{Color, PALETTE};
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::wasm_bindgen_test;
+use web_sys::HtmlElement;
+
+fn attr(root: &web_sys::Element, selector: &str, name: &str) -> Option<String> {
+    root.query_selector(selector).unwrap()?.get_attribute(name)
+}
+
+#[wasm_bindgen_test]
+fn the_menubar_shows_palette_name_status_and_peers() {
+    let root = element("div", "width:900px;height:300px");
+    let ui = Ui::mount(&root, "<b>eve</b>", PALETTE[2]).unwrap();
+
+    assert_eq!(
+        root.query_selector_all(".swatch").unwrap().length(),
+        PALETTE.len() as u32
+    );
+    let active = root.query_selector_all(".swatch.active").unwrap();
+    assert_eq!(active.length(), 1);
+    assert_eq!(
+        attr(&root, ".swatch.active", "data-color").as_deref(),
+        Some("#e03131")
+    );
+    // Names go in as text, never as markup.
+    let name = root.query_selector("#username").unwrap().unwrap();
+    assert_eq!(name.text_content().as_deref(), Some("<b>eve</b>"));
+    assert_eq!(name.children().length(), 0);
+    assert_eq!(ui.canvas().id(), "board");
+    assert_eq!(
+        attr(&root, "#status", "data-state").as_deref(),
+        Some("connecting")
+    );
+
+    ui.set_status(Status::Offline, "Offline");
+    assert_eq!(
+        attr(&root, "#status", "data-state").as_deref(),
+        Some("offline")
+    );
+
+    let peer = |id: &str, name: &str, open| PeerSummary {
+        id: PeerId(id.into()),
+        username: name.into(),
+        open,
+    };
+    ui.set_peers(&[peer("p1", "ann", true), peer("p2", "<i>bo</i>", false)]);
+    assert_eq!(attr(&root, "#peers", "data-count").as_deref(), Some("1"));
+    let items = root.query_selector_all("#peers li").unwrap();
+    assert_eq!(items.length(), 2);
+    assert_eq!(
+        attr(&root, "#peers li[data-peer-id=p1]", "class").as_deref(),
+        Some("open")
+    );
+    let bo = root
+        .query_selector("#peers li[data-peer-id=p2]")
+        .unwrap()
+        .unwrap();
+    assert_eq!(bo.text_content().as_deref(), Some("<i>bo</i>"));
+    assert!(!bo.class_list().contains("open"));
+    ui.set_peers(&[]);
+    assert_eq!(attr(&root, "#peers", "data-count").as_deref(), Some("0"));
+    assert_eq!(root.query_selector_all("#peers li").unwrap().length(), 0);
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+fn clicking_a_swatch_selects_its_colour() {
+    let root = element("div", "width:900px;height:300px");
+    let ui = Ui::mount(&root, "eve", PALETTE[0]).unwrap();
+    let picked = Rc::new(Cell::new(None));
+    let _listener = {
+        let picked = picked.clone();
+        ui.on_pick(move |c| picked.set(Some(c)))
+    };
+    let blue: HtmlElement = root
+        .query_selector(".swatch[data-color='#1971c2']")
+        .unwrap()
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    blue.click();
+    assert_eq!(picked.get(), Some(Color::rgb(0x19, 0x71, 0xc2)));
+    assert_eq!(
+        root.query_selector_all(".swatch.active").unwrap().length(),
+        1
+    );
+    assert!(blue.class_list().contains("active"));
+    assert_eq!(
+        attr(&root, "#current-color", "data-color").as_deref(),
+        Some("#1971c2")
+    );
+    root.remove();
+}
