@@ -15,11 +15,16 @@
 //!   and from peers, replayable for a full redraw.
 
 pub mod color;
+pub mod document;
 pub mod drawing;
 pub mod geometry;
 pub mod peer_message;
 pub mod protocol;
 pub mod room;
+pub mod shapes;
+pub mod svg;
+pub mod sync;
+pub mod view;
 
 pub use color::Color;
 pub use drawing::{Drawing, Stroke, StrokeId};

@@ -1,0 +1,1171 @@
+//! The replicated drawing document: every browser holds a replica, and replicas that have seen the
+//! same operations show the same drawing, whatever order the operations arrived in.
+//!
+//! The model, small enough to own (a general CRDT library would cost 200-600 KB of wasm):
+//! - Every change is an [`Op`] with a globally unique id: its author and the author's sequence
+//!   number (1, 2, 3, ... with no gaps). A replica integrates each author's ops in sequence order,
+//!   parking early arrivals until the gap fills, so "what I have" is one number per author: a
+//!   [`VersionVector`]. Two replicas sync by swapping version vectors and sending what the other
+//!   lacks; duplicates are recognised by id and ignored.
+//! - Elements (strokes, lines, shapes, text) are created by `add` ops and only their author may
+//!   extend them, so their content never conflicts.
+//! - `erase` hides named elements; `clear` hides every element its author had seen (its version
+//!   vector at the time), so a stroke drawn concurrently elsewhere survives it.
+//! - `undo` and `redo` switch one of the author's own ops off and on; each op's switch is written
+//!   only by its author, in sequence order, so the last write wins without any clock. Nobody can
+//!   undo anybody else's work.
+//! - An element is visible when its `add` is on, no `erase` naming it is on, and no `clear`
+//!   covering it is on. Visible elements are stacked by (Lamport time, author, seq): the same
+//!   order on every replica, so the same pixels.
+
+use crate::color::Color;
+use crate::geometry::{Point, is_valid_width};
+use crate::protocol::PeerId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+/// An author's op counter: the first op is 1.
+pub type Seq = u64;
+
+/// Most points an `add` or `extend` op may carry.
+pub const MAX_POINTS_PER_OP: usize = 512;
+/// Most points one stroke keeps.
+pub const MAX_POINTS_PER_STROKE: usize = 20_000;
+/// Most characters in a text element.
+pub const MAX_TEXT_CHARS: usize = 1_000;
+/// Most elements one `erase` may name.
+pub const MAX_ERASE_TARGETS: usize = 10_000;
+/// Most authors a version vector may name.
+pub const MAX_AUTHORS: usize = 10_000;
+/// Most ops parked per author while waiting for a gap to fill.
+pub const MAX_PARKED_PER_AUTHOR: usize = 100_000;
+/// Text sizes accepted, in CSS pixels.
+pub const TEXT_SIZES: std::ops::RangeInclusive<f32> = 6.0..=200.0;
+
+/// A globally unique op id (also an element's id: the id of the op that added it).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OpId {
+    /// Who made the op.
+    pub author: PeerId,
+    /// The author's counter.
+    pub seq: Seq,
+}
+
+/// What a replica has: for each author, the highest seq it has integrated (with all before it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct VersionVector(pub BTreeMap<PeerId, Seq>);
+
+impl VersionVector {
+    /// How many of `author`'s ops this vector has.
+    pub fn get(&self, author: &PeerId) -> Seq {
+        self.0.get(author).copied().unwrap_or(0)
+    }
+
+    /// True when the op with this id is among those the vector has.
+    pub fn covers(&self, id: &OpId) -> bool {
+        id.seq <= self.get(&id.author)
+    }
+}
+
+/// The geometry of an element.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Shape {
+    /// A freehand pen stroke; grows while it is drawn.
+    Stroke {
+        /// Its points, in drawing order.
+        points: Vec<Point>,
+    },
+    /// A straight line.
+    Line {
+        /// One end.
+        from: Point,
+        /// The other end.
+        to: Point,
+    },
+    /// An axis-aligned rectangle between two corners.
+    Rect {
+        /// One corner.
+        from: Point,
+        /// The opposite corner.
+        to: Point,
+    },
+    /// The ellipse inscribed in the rectangle between two corners.
+    Ellipse {
+        /// One corner of the bounding box.
+        from: Point,
+        /// The opposite corner.
+        to: Point,
+    },
+    /// A line of text.
+    Text {
+        /// Top-left of the text.
+        at: Point,
+        /// The text.
+        text: String,
+        /// Font size in CSS pixels.
+        size: f32,
+    },
+}
+
+impl Shape {
+    fn points(&self) -> Vec<Point> {
+        match self {
+            Shape::Stroke { points } => points.clone(),
+            Shape::Line { from, to } | Shape::Rect { from, to } | Shape::Ellipse { from, to } => {
+                vec![*from, *to]
+            }
+            Shape::Text { at, .. } => vec![*at],
+        }
+    }
+}
+
+/// What an op does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum OpKind {
+    /// A new element; its id is this op's id. Strokes start with their first points and grow by
+    /// `extend`; other shapes are complete.
+    Add {
+        /// Its geometry.
+        shape: Shape,
+        /// Its colour.
+        color: Color,
+        /// Its base line width in CSS pixels.
+        width: f32,
+    },
+    /// More points for one of the author's own strokes.
+    Extend {
+        /// The seq of the `add` that made the stroke.
+        element: Seq,
+        /// The new points.
+        points: Vec<Point>,
+    },
+    /// The author's stroke is finished (pointer-up).
+    Finish {
+        /// The seq of the `add` that made the stroke.
+        element: Seq,
+    },
+    /// Hides the named elements.
+    Erase {
+        /// Elements to hide.
+        targets: Vec<OpId>,
+    },
+    /// Hides every element the author had seen.
+    Clear {
+        /// The author's version vector when it cleared.
+        seen: VersionVector,
+    },
+    /// Switches off one of the author's own `add`, `erase` or `clear` ops.
+    Undo {
+        /// Its seq.
+        target: Seq,
+    },
+    /// Switches it back on.
+    Redo {
+        /// Its seq.
+        target: Seq,
+    },
+}
+
+impl OpKind {
+    /// True for the ops a user can undo.
+    pub fn is_undoable(&self) -> bool {
+        matches!(
+            self,
+            OpKind::Add { .. } | OpKind::Erase { .. } | OpKind::Clear { .. }
+        )
+    }
+}
+
+/// One change to the document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    /// Who made it.
+    pub author: PeerId,
+    /// The author's counter.
+    pub seq: Seq,
+    /// Lamport time: above every op the author had seen. Orders elements for stacking.
+    pub lamport: u64,
+    /// What it does.
+    pub op: OpKind,
+}
+
+/// Why an op from a peer is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpError {
+    /// seq 0 (the first op is 1).
+    ZeroSeq,
+    /// A point outside the canvas limits or a pressure outside 0 to 1.
+    BadPoint,
+    /// No points, or more than allowed.
+    BadPointCount,
+    /// A width outside the accepted range.
+    BadWidth,
+    /// Empty or over-long text, or a bad font size.
+    BadText,
+    /// Too many erase targets or version-vector entries.
+    TooMany,
+    /// An `extend`, `finish`, `undo` or `redo` naming an op that is not earlier than itself.
+    BadTarget,
+}
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OpError::ZeroSeq => "op seq must start at 1",
+            OpError::BadPoint => "point out of range",
+            OpError::BadPointCount => "wrong number of points",
+            OpError::BadWidth => "width out of range",
+            OpError::BadText => "bad text element",
+            OpError::TooMany => "too many targets",
+            OpError::BadTarget => "op names an op that is not earlier than itself",
+        })
+    }
+}
+
+impl std::error::Error for OpError {}
+
+impl Op {
+    /// This op's id.
+    pub fn id(&self) -> OpId {
+        OpId {
+            author: self.author.clone(),
+            seq: self.seq,
+        }
+    }
+
+    /// Checks every field is within bounds. Everything from a peer goes through this first.
+    pub fn validate(&self) -> Result<(), OpError> {
+        if self.seq == 0 {
+            return Err(OpError::ZeroSeq);
+        }
+        let points_ok = |points: &[Point]| {
+            if points.is_empty() || points.len() > MAX_POINTS_PER_OP {
+                Err(OpError::BadPointCount)
+            } else if !points.iter().all(Point::is_valid) {
+                Err(OpError::BadPoint)
+            } else {
+                Ok(())
+            }
+        };
+        match &self.op {
+            OpKind::Add { shape, width, .. } => {
+                if !is_valid_width(*width) {
+                    return Err(OpError::BadWidth);
+                }
+                points_ok(&shape.points())?;
+                if let Shape::Text { text, size, .. } = shape
+                    && (text.trim().is_empty()
+                        || text.chars().count() > MAX_TEXT_CHARS
+                        || !TEXT_SIZES.contains(size))
+                {
+                    return Err(OpError::BadText);
+                }
+            }
+            OpKind::Extend { element, points } => {
+                points_ok(points)?;
+                if *element >= self.seq {
+                    return Err(OpError::BadTarget);
+                }
+            }
+            OpKind::Finish { element: target }
+            | OpKind::Undo { target }
+            | OpKind::Redo { target } => {
+                if *target >= self.seq || *target == 0 {
+                    return Err(OpError::BadTarget);
+                }
+            }
+            OpKind::Erase { targets } => {
+                if targets.len() > MAX_ERASE_TARGETS {
+                    return Err(OpError::TooMany);
+                }
+            }
+            OpKind::Clear { seen } => {
+                if seen.0.len() > MAX_AUTHORS {
+                    return Err(OpError::TooMany);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A rough size of the op as JSON, for cutting sync batches to a byte budget.
+    pub fn estimated_size(&self) -> usize {
+        let id = 64 + self.author.0.len();
+        id + match &self.op {
+            OpKind::Add { shape, .. } => {
+                64 + shape.points().len() * 40
+                    + match shape {
+                        Shape::Text { text, .. } => text.len() * 2,
+                        _ => 0,
+                    }
+            }
+            OpKind::Extend { points, .. } => 32 + points.len() * 40,
+            OpKind::Erase { targets } => targets.iter().map(|t| 32 + t.author.0.len()).sum(),
+            OpKind::Clear { seen } => seen.0.keys().map(|a| 24 + a.0.len()).sum(),
+            _ => 16,
+        }
+    }
+}
+
+/// A materialized element, as the canvas paints it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Element {
+    /// Its id (its `add` op's id).
+    pub id: OpId,
+    /// The Lamport time of its `add`, for stacking.
+    pub lamport: u64,
+    /// Its geometry (strokes grow as `extend` ops arrive).
+    pub shape: Shape,
+    /// Its colour.
+    pub color: Color,
+    /// Its base width.
+    pub width: f32,
+    /// True once complete (shapes at once, strokes at `finish`).
+    pub finished: bool,
+}
+
+/// What integrating ops changed, so the canvas repaints no more than it must.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Visibility or stacking changed: repaint everything.
+    pub repaint: bool,
+    /// Elements that grew: (element, index of its first new point). A new element has index 0.
+    pub grown: Vec<(OpId, usize)>,
+    /// Strokes that were finished.
+    pub finished: Vec<OpId>,
+    /// How many ops were integrated (0 for a duplicate or a parked op).
+    pub integrated: usize,
+}
+
+impl Changes {
+    fn merge(&mut self, other: Changes) {
+        self.repaint |= other.repaint;
+        self.grown.extend(other.grown);
+        self.finished.extend(other.finished);
+        self.integrated += other.integrated;
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct AuthorLog {
+    /// Integrated ops; `ops[i].seq == i + 1`.
+    ops: Vec<Op>,
+    /// Ops that arrived before an earlier one of the same author.
+    parked: BTreeMap<Seq, Op>,
+}
+
+/// One replica of the document.
+#[derive(Clone, Debug, Default)]
+pub struct Document {
+    authors: BTreeMap<PeerId, AuthorLog>,
+    elements: HashMap<OpId, Element>,
+    /// Stacking order of every element, visible or not.
+    stack: BTreeSet<(u64, OpId)>,
+    /// Element → the erase ops that name it.
+    erasures: HashMap<OpId, Vec<OpId>>,
+    /// Every clear op and what it saw.
+    clears: Vec<(OpId, VersionVector)>,
+    /// Op → (seq of the undo/redo that last switched it, on?). Ops not here are on.
+    switches: HashMap<OpId, (Seq, bool)>,
+    lamport: u64,
+}
+
+impl Document {
+    /// An empty document.
+    pub fn new() -> Document {
+        Document::default()
+    }
+
+    /// What this replica has, one number per author.
+    pub fn version_vector(&self) -> VersionVector {
+        VersionVector(
+            self.authors
+                .iter()
+                .filter(|(_, log)| !log.ops.is_empty())
+                .map(|(author, log)| (author.clone(), log.ops.len() as Seq))
+                .collect(),
+        )
+    }
+
+    /// The next seq `author` would use here.
+    pub fn next_seq(&self, author: &PeerId) -> Seq {
+        self.authors
+            .get(author)
+            .map_or(0, |log| log.ops.len() as Seq)
+            + 1
+    }
+
+    /// Makes a new op by `author` on this replica and integrates it. Send the returned op to
+    /// the other replicas.
+    pub fn make(&mut self, author: &PeerId, kind: OpKind) -> (Op, Changes) {
+        let op = Op {
+            author: author.clone(),
+            seq: self.next_seq(author),
+            lamport: self.lamport + 1,
+            op: kind,
+        };
+        let changes = self.apply(op.clone());
+        (op, changes)
+    }
+
+    /// Integrates an op (validate ops from peers first). Duplicates change nothing; an op that
+    /// arrives before an earlier one of its author waits until the gap fills.
+    pub fn apply(&mut self, op: Op) -> Changes {
+        let log = self.authors.entry(op.author.clone()).or_default();
+        let have = log.ops.len() as Seq;
+        if op.seq <= have || log.parked.contains_key(&op.seq) {
+            return Changes::default();
+        }
+        if op.seq > have + 1 {
+            if log.parked.len() < MAX_PARKED_PER_AUTHOR {
+                log.parked.insert(op.seq, op);
+            }
+            return Changes::default();
+        }
+        let author = op.author.clone();
+        let mut changes = self.integrate(op);
+        // Drain whatever this op unblocked.
+        loop {
+            let log = self.authors.get_mut(&author).expect("author log exists");
+            let next = log.ops.len() as Seq + 1;
+            let Some(op) = log.parked.remove(&next) else {
+                break;
+            };
+            let more = self.integrate(op);
+            changes.merge(more);
+        }
+        changes
+    }
+
+    fn integrate(&mut self, op: Op) -> Changes {
+        self.lamport = self.lamport.max(op.lamport);
+        let id = op.id();
+        let mut changes = Changes {
+            integrated: 1,
+            ..Changes::default()
+        };
+        match &op.op {
+            OpKind::Add {
+                shape,
+                color,
+                width,
+            } => {
+                let finished = !matches!(shape, Shape::Stroke { .. });
+                self.stack.insert((op.lamport, id.clone()));
+                let element = Element {
+                    id: id.clone(),
+                    lamport: op.lamport,
+                    shape: shape.clone(),
+                    color: *color,
+                    width: *width,
+                    finished,
+                };
+                // An element that lands under others (a late or concurrent op) needs a full
+                // repaint to stack correctly; one on top can be painted alone.
+                let on_top = self.stack.last().is_some_and(|(_, top)| *top == id);
+                if self.is_visible(&element) {
+                    if on_top {
+                        changes.grown.push((id.clone(), 0));
+                    } else {
+                        changes.repaint = true;
+                    }
+                }
+                if finished {
+                    changes.finished.push(id.clone());
+                }
+                self.elements.insert(id, element);
+            }
+            OpKind::Extend { element, points } => {
+                let target = OpId {
+                    author: op.author.clone(),
+                    seq: *element,
+                };
+                if let Some(e) = self.elements.get_mut(&target)
+                    && let Shape::Stroke { points: stroke } = &mut e.shape
+                    && !e.finished
+                {
+                    let from = stroke.len();
+                    let room = MAX_POINTS_PER_STROKE.saturating_sub(from);
+                    stroke.extend(points.iter().take(room));
+                    if stroke.len() > from {
+                        changes.grown.push((target, from));
+                    }
+                }
+            }
+            OpKind::Finish { element } => {
+                let target = OpId {
+                    author: op.author.clone(),
+                    seq: *element,
+                };
+                if let Some(e) = self.elements.get_mut(&target)
+                    && !e.finished
+                {
+                    e.finished = true;
+                    changes.finished.push(target);
+                }
+            }
+            OpKind::Erase { targets } => {
+                for target in targets {
+                    self.erasures
+                        .entry(target.clone())
+                        .or_default()
+                        .push(id.clone());
+                }
+                changes.repaint = true;
+            }
+            OpKind::Clear { seen } => {
+                self.clears.push((id.clone(), seen.clone()));
+                changes.repaint = true;
+            }
+            OpKind::Undo { target } | OpKind::Redo { target } => {
+                let on = matches!(op.op, OpKind::Redo { .. });
+                let target = OpId {
+                    author: op.author.clone(),
+                    seq: *target,
+                };
+                let switch = self.switches.entry(target).or_insert((0, true));
+                if op.seq > switch.0 {
+                    *switch = (op.seq, on);
+                }
+                changes.repaint = true;
+            }
+        }
+        if let Some(log) = self.authors.get_mut(&op.author) {
+            log.ops.push(op);
+        }
+        changes
+    }
+
+    fn is_on(&self, op: &OpId) -> bool {
+        self.switches.get(op).is_none_or(|(_, on)| *on)
+    }
+
+    /// True when the element shows: its add is on, and no erase or clear that hides it is on.
+    pub fn is_visible(&self, element: &Element) -> bool {
+        self.is_on(&element.id)
+            && !self
+                .erasures
+                .get(&element.id)
+                .is_some_and(|ops| ops.iter().any(|e| self.is_on(e)))
+            && !self
+                .clears
+                .iter()
+                .any(|(c, seen)| seen.covers(&element.id) && self.is_on(c))
+    }
+
+    /// The visible elements, bottom to top: the order to paint in.
+    pub fn visible(&self) -> impl Iterator<Item = &Element> + '_ {
+        self.stack
+            .iter()
+            .filter_map(|(_, id)| self.elements.get(id))
+            .filter(|e| self.is_visible(e))
+    }
+
+    /// The element with this id, visible or not.
+    pub fn element(&self, id: &OpId) -> Option<&Element> {
+        self.elements.get(id)
+    }
+
+    /// Every integrated op the holder of `theirs` lacks, author by author in seq order (so the
+    /// receiver integrates them without parking).
+    pub fn missing_from(&self, theirs: &VersionVector) -> Vec<&Op> {
+        self.authors
+            .iter()
+            .flat_map(|(author, log)| {
+                let have = theirs.get(author) as usize;
+                log.ops.get(have..).unwrap_or(&[])
+            })
+            .collect()
+    }
+
+    /// Every integrated op (for saving the document).
+    pub fn ops(&self) -> impl Iterator<Item = &Op> + '_ {
+        self.authors.values().flat_map(|log| log.ops.iter())
+    }
+
+    /// Number of integrated ops.
+    pub fn op_count(&self) -> usize {
+        self.authors.values().map(|log| log.ops.len()).sum()
+    }
+}
+
+/// Cuts ops into batches of at most `max_bytes` (by [`Op::estimated_size`]), keeping order; an op
+/// larger than the budget travels alone.
+pub fn batches<'a>(ops: &[&'a Op], max_bytes: usize) -> Vec<Vec<&'a Op>> {
+    let mut out: Vec<Vec<&Op>> = Vec::new();
+    let mut size = 0;
+    for op in ops {
+        let s = op.estimated_size();
+        match out.last_mut() {
+            Some(batch) if size + s <= max_bytes => {
+                batch.push(op);
+                size += s;
+            }
+            _ => {
+                out.push(vec![op]);
+                size = s;
+            }
+        }
+    }
+    out
+}
+
+/// One user's undo and redo stacks: seqs of the user's own undoable ops.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    undo: Vec<Seq>,
+    redo: Vec<Seq>,
+}
+
+impl History {
+    /// Notes an op the user just made. A new undoable op clears the redo stack.
+    pub fn record(&mut self, op: &Op) {
+        if op.op.is_undoable() {
+            self.undo.push(op.seq);
+            self.redo.clear();
+        }
+    }
+
+    /// The op that undoes the user's latest op, if any.
+    pub fn undo(&mut self) -> Option<OpKind> {
+        let target = self.undo.pop()?;
+        self.redo.push(target);
+        Some(OpKind::Undo { target })
+    }
+
+    /// The op that redoes the latest undo, if any.
+    pub fn redo(&mut self) -> Option<OpKind> {
+        let target = self.redo.pop()?;
+        self.undo.push(target);
+        Some(OpKind::Redo { target })
+    }
+
+    /// True when there is something to undo.
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+
+    /// True when there is something to redo.
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+}
+
+/// A user's replica: the document plus the user's identity and history. The client's whole
+/// drawing state, tested here natively.
+#[derive(Clone, Debug)]
+pub struct Replica {
+    /// Whose replica.
+    pub me: PeerId,
+    /// The document.
+    pub doc: Document,
+    /// My undo and redo stacks.
+    pub history: History,
+}
+
+impl Replica {
+    /// An empty replica for `me`.
+    pub fn new(me: PeerId) -> Replica {
+        Replica {
+            me,
+            doc: Document::new(),
+            history: History::default(),
+        }
+    }
+
+    /// Makes an op of mine, integrates it and records it for undo. Broadcast the returned op.
+    pub fn perform(&mut self, kind: OpKind) -> (Op, Changes) {
+        let (op, changes) = self.doc.make(&self.me, kind);
+        self.history.record(&op);
+        (op, changes)
+    }
+
+    /// Undoes my latest op (if any).
+    pub fn undo(&mut self) -> Option<(Op, Changes)> {
+        let kind = self.history.undo()?;
+        Some(self.doc.make(&self.me, kind))
+    }
+
+    /// Redoes my latest undo (if any).
+    pub fn redo(&mut self) -> Option<(Op, Changes)> {
+        let kind = self.history.redo()?;
+        Some(self.doc.make(&self.me, kind))
+    }
+
+    /// Clears what I can see.
+    pub fn clear(&mut self) -> (Op, Changes) {
+        let seen = self.doc.version_vector();
+        self.perform(OpKind::Clear { seen })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn peer(i: usize) -> PeerId {
+        PeerId(format!("peer-{i}"))
+    }
+
+    fn pt(x: f32, y: f32) -> Point {
+        Point::new(x, y, 0.5)
+    }
+
+    fn stroke(points: &[(f32, f32)]) -> OpKind {
+        OpKind::Add {
+            shape: Shape::Stroke {
+                points: points.iter().map(|&(x, y)| pt(x, y)).collect(),
+            },
+            color: Color::rgb(0, 0, 0),
+            width: 2.0,
+        }
+    }
+
+    fn visible_ids(doc: &Document) -> Vec<OpId> {
+        doc.visible().map(|e| e.id.clone()).collect()
+    }
+
+    /// A tiny deterministic generator for delivery orders (proptest picks and shrinks the seed).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn shuffle<T>(&mut self, v: &mut [T]) {
+            for i in (1..v.len()).rev() {
+                v.swap(i, self.below(i + 1));
+            }
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Action {
+        Stroke(u8),
+        Extend,
+        Finish,
+        Shape(u8),
+        Erase(usize),
+        Clear,
+        Undo,
+        Redo,
+        /// The actor receives everything replica `from` has.
+        Sync(usize),
+    }
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            4 => (1u8..4).prop_map(Action::Stroke),
+            3 => Just(Action::Extend),
+            2 => Just(Action::Finish),
+            2 => (0u8..4).prop_map(Action::Shape),
+            2 => any::<usize>().prop_map(Action::Erase),
+            1 => Just(Action::Clear),
+            3 => Just(Action::Undo),
+            2 => Just(Action::Redo),
+            3 => (0usize..3).prop_map(Action::Sync),
+        ]
+    }
+
+    /// Runs a script of actions by three authors, each on its own replica (so they work
+    /// concurrently and see each other only at `Sync`). Returns the replicas and every op made.
+    /// Checks on the way that no undo ever hides another author's element.
+    fn run(script: &[(usize, Action)]) -> (Vec<Replica>, Vec<Op>) {
+        let mut replicas: Vec<Replica> = (0..3).map(|i| Replica::new(peer(i))).collect();
+        let mut all = Vec::new();
+        let mut open: Vec<Option<Seq>> = vec![None; 3];
+        for (n, (who, act)) in script.iter().enumerate() {
+            let who = *who;
+            let f = n as f32;
+            let made: Option<Op> = match act {
+                Action::Stroke(k) => {
+                    let pts: Vec<(f32, f32)> = (0..*k).map(|i| (f + i as f32, f)).collect();
+                    let (op, _) = replicas[who].perform(stroke(&pts));
+                    open[who] = Some(op.seq);
+                    Some(op)
+                }
+                Action::Extend => open[who].map(|element| {
+                    replicas[who]
+                        .doc
+                        .make(
+                            &peer(who),
+                            OpKind::Extend {
+                                element,
+                                points: vec![pt(f, f)],
+                            },
+                        )
+                        .0
+                }),
+                Action::Finish => open[who].take().map(|element| {
+                    replicas[who]
+                        .doc
+                        .make(&peer(who), OpKind::Finish { element })
+                        .0
+                }),
+                Action::Shape(k) => {
+                    let (from, to) = (pt(f, 0.0), pt(f + 5.0, 9.0));
+                    let shape = match k {
+                        0 => Shape::Line { from, to },
+                        1 => Shape::Rect { from, to },
+                        2 => Shape::Ellipse { from, to },
+                        _ => Shape::Text {
+                            at: from,
+                            text: format!("t{n}"),
+                            size: 16.0,
+                        },
+                    };
+                    let kind = OpKind::Add {
+                        shape,
+                        color: Color::rgb(9, 9, 9),
+                        width: 3.0,
+                    };
+                    Some(replicas[who].perform(kind).0)
+                }
+                Action::Erase(i) => {
+                    let ids = visible_ids(&replicas[who].doc);
+                    (!ids.is_empty()).then(|| {
+                        let targets = vec![ids[i % ids.len()].clone()];
+                        replicas[who].perform(OpKind::Erase { targets }).0
+                    })
+                }
+                Action::Clear => Some(replicas[who].clear().0),
+                Action::Undo => {
+                    let before: Vec<OpId> = visible_ids(&replicas[who].doc)
+                        .into_iter()
+                        .filter(|id| id.author != peer(who))
+                        .collect();
+                    let op = replicas[who].undo().map(|(op, _)| op);
+                    let after = visible_ids(&replicas[who].doc);
+                    for id in &before {
+                        assert!(
+                            after.contains(id),
+                            "undo by {who} hid {id:?}, another author's work"
+                        );
+                    }
+                    op
+                }
+                Action::Redo => replicas[who].redo().map(|(op, _)| op),
+                Action::Sync(from) => {
+                    let theirs: Vec<Op> = replicas[*from].doc.ops().cloned().collect();
+                    for op in theirs {
+                        replicas[who].doc.apply(op);
+                    }
+                    None
+                }
+            };
+            all.extend(made);
+        }
+        (replicas, all)
+    }
+
+    fn script() -> impl Strategy<Value = Vec<(usize, Action)>> {
+        prop::collection::vec((0usize..3, action()), 0..60)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// The same ops in any order, with duplicates, give the same document.
+        #[test]
+        fn replicas_converge_whatever_the_delivery_order(script in script(), seed in 1u64..) {
+            let (replicas, all) = run(&script);
+            let mut rng = Rng(seed);
+            let mut reference: Option<(Vec<Element>, VersionVector)> = None;
+            // Three fresh replicas fed shuffled copies with duplicates, plus the originals.
+            let mut finals: Vec<Document> = Vec::new();
+            for _ in 0..3 {
+                let mut delivery = all.clone();
+                for _ in 0..all.len() / 3 {
+                    delivery.push(all[rng.below(all.len())].clone());
+                }
+                rng.shuffle(&mut delivery);
+                let mut doc = Document::new();
+                for op in delivery {
+                    doc.apply(op);
+                }
+                finals.push(doc);
+            }
+            for r in replicas {
+                let mut doc = r.doc;
+                for op in &all {
+                    doc.apply(op.clone());
+                }
+                finals.push(doc);
+            }
+            for doc in &finals {
+                let state = (doc.visible().cloned().collect::<Vec<_>>(), doc.version_vector());
+                prop_assert_eq!(doc.op_count(), all.len());
+                match &reference {
+                    None => reference = Some(state),
+                    Some(r) => prop_assert_eq!(r, &state),
+                }
+            }
+        }
+
+        /// Two replicas that diverged become equal by swapping version vectors and sending each
+        /// other only what the other lacks, in the batches the data channel carries.
+        #[test]
+        fn divergent_replicas_sync_by_version_vectors(script in script()) {
+            let (mut replicas, all) = run(&script);
+            let (a, b) = (replicas.remove(0).doc, replicas.remove(0).doc);
+            let (mut a2, mut b2) = (a.clone(), b.clone());
+            for batch in batches(&b.missing_from(&a.version_vector()), 2_000) {
+                for op in batch {
+                    a2.apply(op.clone());
+                }
+            }
+            for batch in batches(&a.missing_from(&b.version_vector()), 2_000) {
+                for op in batch {
+                    b2.apply(op.clone());
+                }
+            }
+            prop_assert_eq!(a2.version_vector(), b2.version_vector());
+            prop_assert_eq!(a2.visible().collect::<Vec<_>>(), b2.visible().collect::<Vec<_>>());
+            // Nothing was sent twice: each side integrated exactly what it lacked.
+            prop_assert!(a2.op_count() <= all.len() && b2.op_count() <= all.len());
+        }
+
+        /// Undo then redo of my latest op restores exactly the drawing I had.
+        #[test]
+        fn undo_then_redo_is_a_no_op(script in script()) {
+            let (mut replicas, _) = run(&script);
+            let r = &mut replicas[0];
+            let before = visible_ids(&r.doc);
+            if r.undo().is_some() {
+                r.redo().expect("what was undone can be redone");
+                prop_assert_eq!(visible_ids(&r.doc), before);
+            }
+        }
+    }
+
+    #[test]
+    fn clear_removes_what_its_author_saw_and_spares_concurrent_work() {
+        let (mut a, mut b) = (Replica::new(peer(0)), Replica::new(peer(1)));
+        let (seen_by_both, _) = b.perform(stroke(&[(1.0, 1.0)]));
+        a.doc.apply(seen_by_both.clone());
+        let (concurrent, _) = b.perform(stroke(&[(2.0, 2.0)])); // a has not seen this one
+        let (clear, _) = a.clear();
+        b.doc.apply(clear);
+        a.doc.apply(concurrent.clone());
+        for doc in [&a.doc, &b.doc] {
+            assert_eq!(visible_ids(doc), vec![concurrent.id()]);
+        }
+        // Undoing the clear brings back what it hid, everywhere.
+        let (undo, _) = a.undo().unwrap();
+        b.doc.apply(undo);
+        for doc in [&a.doc, &b.doc] {
+            assert_eq!(visible_ids(doc), vec![seen_by_both.id(), concurrent.id()]);
+        }
+    }
+
+    #[test]
+    fn undo_and_redo_touch_only_my_own_ops() {
+        let (mut a, mut b) = (Replica::new(peer(0)), Replica::new(peer(1)));
+        let (mine, _) = a.perform(stroke(&[(1.0, 1.0)]));
+        let (theirs, _) = b.perform(stroke(&[(2.0, 2.0)]));
+        a.doc.apply(theirs.clone());
+        b.doc.apply(mine.clone());
+        // b erased a's stroke; a's undo cannot undo b's erase, and a's own undo hides only a's.
+        let (erase, _) = b.perform(OpKind::Erase {
+            targets: vec![mine.id()],
+        });
+        a.doc.apply(erase);
+        let (undo, _) = a.undo().unwrap();
+        assert_eq!(undo.op, OpKind::Undo { target: mine.seq });
+        b.doc.apply(undo);
+        assert_eq!(visible_ids(&a.doc), vec![theirs.id()]);
+        assert_eq!(visible_ids(&b.doc), vec![theirs.id()]);
+        assert!(!a.history.can_undo());
+        // b undoes its erase: a's stroke is still undone by a.
+        let (b_undo, _) = b.undo().unwrap();
+        a.doc.apply(b_undo);
+        assert_eq!(visible_ids(&a.doc), vec![theirs.id()]);
+        // a redoes: both strokes show.
+        let (redo, _) = a.redo().unwrap();
+        b.doc.apply(redo);
+        assert_eq!(visible_ids(&a.doc), vec![mine.id(), theirs.id()]);
+        assert_eq!(visible_ids(&b.doc), vec![mine.id(), theirs.id()]);
+    }
+
+    #[test]
+    fn a_new_op_clears_redo() {
+        let mut a = Replica::new(peer(0));
+        a.perform(stroke(&[(1.0, 1.0)]));
+        a.undo().unwrap();
+        assert!(a.history.can_redo());
+        a.perform(stroke(&[(2.0, 2.0)]));
+        assert!(!a.history.can_redo());
+    }
+
+    #[test]
+    fn early_ops_wait_for_the_gap_and_duplicates_are_ignored() {
+        let mut a = Replica::new(peer(0));
+        let (add, _) = a.perform(stroke(&[(0.0, 0.0)]));
+        let (ext, _) = a.doc.make(
+            &peer(0),
+            OpKind::Extend {
+                element: add.seq,
+                points: vec![pt(1.0, 1.0)],
+            },
+        );
+        let mut b = Document::new();
+        assert_eq!(
+            b.apply(ext.clone()).integrated,
+            0,
+            "parked until the add arrives"
+        );
+        assert!(b.visible().next().is_none());
+        let changes = b.apply(add.clone());
+        assert_eq!(changes.integrated, 2);
+        assert_eq!(changes.grown, vec![(add.id(), 0), (add.id(), 1)]);
+        assert_eq!(b.apply(add).integrated, 0);
+        assert_eq!(b.apply(ext).integrated, 0);
+        match &b.visible().next().unwrap().shape {
+            Shape::Stroke { points } => assert_eq!(points.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn stacking_is_by_lamport_time_not_arrival() {
+        let (mut a, mut b) = (Replica::new(peer(0)), Replica::new(peer(1)));
+        let (first, _) = a.perform(stroke(&[(0.0, 0.0)]));
+        b.doc.apply(first.clone());
+        let (second, _) = b.perform(stroke(&[(1.0, 1.0)]));
+        // A third replica hears the later stroke first; it still stacks it on top.
+        let mut c = Document::new();
+        c.apply(second.clone());
+        let changes = c.apply(first.clone());
+        assert!(
+            changes.repaint,
+            "an element landing under another needs a full repaint"
+        );
+        assert_eq!(visible_ids(&c), vec![first.id(), second.id()]);
+    }
+
+    #[test]
+    fn validation_bounds_untrusted_ops() {
+        let ok = Op {
+            author: peer(0),
+            seq: 2,
+            lamport: 1,
+            op: stroke(&[(0.0, 0.0)]),
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let with = |seq, op| Op {
+            author: peer(0),
+            seq,
+            lamport: 1,
+            op,
+        };
+        assert_eq!(
+            with(0, stroke(&[(0.0, 0.0)])).validate(),
+            Err(OpError::ZeroSeq)
+        );
+        assert_eq!(with(1, stroke(&[])).validate(), Err(OpError::BadPointCount));
+        assert_eq!(
+            with(1, stroke(&[(f32::NAN, 0.0)])).validate(),
+            Err(OpError::BadPoint)
+        );
+        assert_eq!(
+            with(2, OpKind::Undo { target: 2 }).validate(),
+            Err(OpError::BadTarget)
+        );
+        assert_eq!(
+            with(
+                2,
+                OpKind::Extend {
+                    element: 5,
+                    points: vec![pt(0.0, 0.0)]
+                }
+            )
+            .validate(),
+            Err(OpError::BadTarget)
+        );
+        let text = |text: &str, size| OpKind::Add {
+            shape: Shape::Text {
+                at: pt(0.0, 0.0),
+                text: text.into(),
+                size,
+            },
+            color: Color::rgb(0, 0, 0),
+            width: 1.0,
+        };
+        assert_eq!(with(1, text("hi", 16.0)).validate(), Ok(()));
+        assert_eq!(with(1, text(" ", 16.0)).validate(), Err(OpError::BadText));
+        assert_eq!(with(1, text("hi", 1e9)).validate(), Err(OpError::BadText));
+        assert_eq!(
+            with(1, text(&"x".repeat(MAX_TEXT_CHARS + 1), 16.0)).validate(),
+            Err(OpError::BadText)
+        );
+        let wide = OpKind::Add {
+            shape: Shape::Line {
+                from: pt(0.0, 0.0),
+                to: pt(1.0, 1.0),
+            },
+            color: Color::rgb(0, 0, 0),
+            width: 500.0,
+        };
+        assert_eq!(with(1, wide).validate(), Err(OpError::BadWidth));
+    }
+
+    #[test]
+    fn ops_have_a_stable_json_shape() {
+        let op = Op {
+            author: peer(0),
+            seq: 1,
+            lamport: 3,
+            op: stroke(&[(1.0, 2.0)]),
+        };
+        assert_eq!(
+            serde_json::to_value(&op).unwrap(),
+            serde_json::json!({"author": "peer-0", "seq": 1, "lamport": 3, "op": {
+                "type": "add", "shape": {"kind": "stroke", "points": [{"x": 1.0, "y": 2.0, "p": 0.5}]},
+                "color": "#000000", "width": 2.0}})
+        );
+        let clear = Op {
+            author: peer(0),
+            seq: 2,
+            lamport: 4,
+            op: OpKind::Clear {
+                seen: VersionVector([(peer(1), 7)].into()),
+            },
+        };
+        let json = serde_json::to_value(&clear).unwrap();
+        assert_eq!(
+            json["op"],
+            serde_json::json!({"type": "clear", "seen": {"peer-1": 7}})
+        );
+        assert_eq!(serde_json::from_value::<Op>(json).unwrap(), clear);
+    }
+
+    #[test]
+    fn batches_respect_the_budget_and_keep_order() {
+        let ops: Vec<Op> = (1..=50)
+            .map(|seq| Op {
+                author: peer(0),
+                seq,
+                lamport: seq,
+                op: stroke(&[(0.0, 0.0); 20]),
+            })
+            .collect();
+        let refs: Vec<&Op> = ops.iter().collect();
+        let size = ops[0].estimated_size();
+        let cut = batches(&refs, size * 4);
+        assert!(cut.iter().all(|b| b.len() <= 4 && !b.is_empty()));
+        let flat: Vec<Seq> = cut.iter().flatten().map(|op| op.seq).collect();
+        assert_eq!(flat, (1..=50).collect::<Vec<_>>());
+        // An op over the budget still travels, alone.
+        assert_eq!(batches(&refs[..2], 1).len(), 2);
+    }
+}

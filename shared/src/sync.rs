@@ -1,0 +1,246 @@
+//! What two replicas say to each other over a data channel (issue 3's protocol, replacing the
+//! stroke-streaming messages of [`peer_message`](crate::peer_message)).
+//!
+//! When a channel opens, each side sends [`ChannelMessage::Hello`] with its version vector; each
+//! answers with [`ChannelMessage::Ops`] batches holding what the other lacks (cut by
+//! [`batches`](crate::document::batches) and paced by the channel's buffered amount). After that,
+//! every op a user makes is broadcast as it happens, in the same `ops` message. Cursors travel on
+//! a second, unordered and unreliable channel as [`ChannelMessage::Cursor`].
+//!
+//! Everything from a peer is untrusted: [`ChannelMessage::validate`] bounds it, and
+//! [`accept_op`] decides whose ops a peer may hand us.
+
+use crate::color::Color;
+use crate::document::{Op, OpError, VersionVector};
+use crate::protocol::PeerId;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Largest message accepted, in bytes (Chromium's data channels carry up to 256 KiB).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Budget for one sync batch, by [`Op::estimated_size`]; well under [`MAX_MESSAGE_BYTES`].
+pub const SYNC_BATCH_BYTES: usize = 48 * 1024;
+/// Most ops in one message.
+pub const MAX_OPS_PER_MESSAGE: usize = 4_096;
+/// Label of the reliable, ordered channel that carries ops.
+pub const DOC_CHANNEL: &str = "drawing";
+/// Label of the unordered, unreliable channel that carries cursors.
+pub const CURSOR_CHANNEL: &str = "cursors";
+/// Cursor updates per second, at most.
+pub const CURSOR_RATE_HZ: f64 = 30.0;
+
+/// A message on a data channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ChannelMessage {
+    /// "This is what I have": sent once when the channel opens.
+    Hello {
+        /// The sender's version vector.
+        have: VersionVector,
+    },
+    /// Ops: a sync batch, or ops made just now.
+    Ops {
+        /// The ops, each author's in seq order.
+        ops: Vec<Op>,
+    },
+    /// Where the sender's pointer is, in drawing coordinates; `None` when it left the canvas.
+    Cursor {
+        /// The position, or none.
+        at: Option<(f32, f32)>,
+        /// The sender's current colour.
+        color: Color,
+    },
+}
+
+/// Why a message is dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageError {
+    /// Larger than [`MAX_MESSAGE_BYTES`].
+    TooLarge(usize),
+    /// Not one of the message shapes.
+    Malformed(String),
+    /// More than [`MAX_OPS_PER_MESSAGE`] ops, or more authors than a version vector may name.
+    TooMany,
+    /// An op failed validation.
+    BadOp(OpError),
+    /// A cursor position that is not a finite number within the canvas limits.
+    BadCursor,
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageError::TooLarge(n) => {
+                write!(f, "message of {n} bytes exceeds {MAX_MESSAGE_BYTES}")
+            }
+            MessageError::Malformed(why) => write!(f, "malformed message: {why}"),
+            MessageError::TooMany => f.write_str("too many ops or authors in one message"),
+            MessageError::BadOp(e) => write!(f, "bad op: {e}"),
+            MessageError::BadCursor => f.write_str("cursor out of range"),
+        }
+    }
+}
+
+impl std::error::Error for MessageError {}
+
+impl ChannelMessage {
+    /// Checks the raw size before parsing, so a huge message costs nothing to refuse.
+    pub fn check_size(len: usize) -> Result<(), MessageError> {
+        if len > MAX_MESSAGE_BYTES {
+            Err(MessageError::TooLarge(len))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Checks every field is within bounds.
+    pub fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            ChannelMessage::Hello { have } => {
+                if have.0.len() > crate::document::MAX_AUTHORS {
+                    return Err(MessageError::TooMany);
+                }
+            }
+            ChannelMessage::Ops { ops } => {
+                if ops.len() > MAX_OPS_PER_MESSAGE {
+                    return Err(MessageError::TooMany);
+                }
+                for op in ops {
+                    op.validate().map_err(MessageError::BadOp)?;
+                }
+            }
+            ChannelMessage::Cursor { at, .. } => {
+                if let Some((x, y)) = at
+                    && !crate::geometry::Point::new(*x, *y, 0.5).is_valid()
+                {
+                    return Err(MessageError::BadCursor);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// May an op by `author`, handed to us by `sender`, be integrated?
+///
+/// A peer's own ops: yes. Ops of mine: never (I have all of them; a "future" one would be a
+/// forgery that collides with my next op). Ops of a third author: only when that author is not
+/// in the room with us (`in_room`): a present author's ops reach us from the author itself, so
+/// nobody can write in a present peer's name; the ops of peers who left (or of earlier sessions)
+/// come from whoever has them, which is what lets a late joiner see the whole drawing.
+pub fn accept_op(
+    me: &PeerId,
+    sender: &PeerId,
+    author: &PeerId,
+    in_room: impl Fn(&PeerId) -> bool,
+) -> bool {
+    if author == sender {
+        author != me
+    } else {
+        author != me && !in_room(author)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::{OpKind, Shape};
+    use crate::geometry::Point;
+    use serde_json::json;
+
+    fn id(s: &str) -> PeerId {
+        PeerId(s.into())
+    }
+
+    #[test]
+    fn messages_round_trip_with_their_golden_shapes() {
+        let hello = ChannelMessage::Hello {
+            have: VersionVector([(id("a"), 3)].into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&hello).unwrap(),
+            json!({"type": "hello", "have": {"a": 3}})
+        );
+        let cursor = ChannelMessage::Cursor {
+            at: Some((1.5, 2.0)),
+            color: Color::rgb(255, 0, 0),
+        };
+        assert_eq!(
+            serde_json::to_value(&cursor).unwrap(),
+            json!({"type": "cursor", "at": [1.5, 2.0], "color": "#ff0000"})
+        );
+        let gone = ChannelMessage::Cursor {
+            at: None,
+            color: Color::rgb(0, 0, 0),
+        };
+        let ops = ChannelMessage::Ops {
+            ops: vec![Op {
+                author: id("a"),
+                seq: 1,
+                lamport: 1,
+                op: OpKind::Finish { element: 1 },
+            }],
+        };
+        for m in [hello, cursor, gone, ops] {
+            let back: ChannelMessage =
+                serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
+            assert_eq!(back, m);
+        }
+    }
+
+    #[test]
+    fn validation_bounds_messages() {
+        let bad_op = Op {
+            author: id("a"),
+            seq: 1,
+            lamport: 1,
+            op: OpKind::Add {
+                shape: Shape::Stroke {
+                    points: vec![Point::new(f32::NAN, 0.0, 0.5)],
+                },
+                color: Color::rgb(0, 0, 0),
+                width: 2.0,
+            },
+        };
+        assert!(matches!(
+            ChannelMessage::Ops { ops: vec![bad_op] }.validate(),
+            Err(MessageError::BadOp(_))
+        ));
+        let many = Op {
+            author: id("a"),
+            seq: 2,
+            lamport: 1,
+            op: OpKind::Finish { element: 1 },
+        };
+        let too_many = ChannelMessage::Ops {
+            ops: vec![many; MAX_OPS_PER_MESSAGE + 1],
+        };
+        assert_eq!(too_many.validate(), Err(MessageError::TooMany));
+        let far = ChannelMessage::Cursor {
+            at: Some((1e9, 0.0)),
+            color: Color::rgb(0, 0, 0),
+        };
+        assert_eq!(far.validate(), Err(MessageError::BadCursor));
+        assert!(ChannelMessage::check_size(MAX_MESSAGE_BYTES + 1).is_err());
+        assert!(serde_json::from_value::<ChannelMessage>(json!({"type": "hello"})).is_err());
+    }
+
+    #[test]
+    fn nobody_writes_in_a_present_peers_name_or_mine() {
+        let (me, bob, carol, gone) = (id("me"), id("bob"), id("carol"), id("gone"));
+        let in_room = |p: &PeerId| *p == bob || *p == carol;
+        assert!(accept_op(&me, &bob, &bob, in_room), "bob's own ops");
+        assert!(
+            !accept_op(&me, &bob, &carol, in_room),
+            "carol is here: her ops come from her"
+        );
+        assert!(
+            accept_op(&me, &bob, &gone, in_room),
+            "a departed author's ops come from anyone"
+        );
+        assert!(
+            !accept_op(&me, &bob, &me, in_room),
+            "nobody hands me ops in my name"
+        );
+    }
+}
