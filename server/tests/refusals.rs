@@ -130,11 +130,7 @@ async fn join_without_a_stream_is_409_and_a_bad_room_is_400() {
 #[tokio::test]
 async fn relay_refuses_unknown_events_bad_bodies_and_big_bodies() {
     let server = TestServer::start().await;
-    let a = server.user("a").await;
-    let mut b = server.user("b").await;
-    server.join(&a, "r").await;
-    server.join(&b, "r").await;
-    b.events.next().await; // add-peer a
+    let (a, mut b) = server.pair_in("r").await;
 
     // Events the protocol does not define cannot be injected into somebody's stream.
     for event in ["add-peer", "remove-peer", "connected", "whatever"] {

@@ -184,12 +184,7 @@ async fn three_users_form_a_mesh_and_a_leaver_is_removed() {
 #[tokio::test]
 async fn joining_twice_is_harmless_and_says_nothing_about_yourself() {
     let server = TestServer::start().await;
-    let mut a = server.user("a").await;
-    let mut b = server.user("b").await;
-    server.join(&a, "r").await;
-    server.join(&b, "r").await;
-    a.events.next().await;
-    b.events.next().await;
+    let (mut a, mut b) = server.pair_in("r").await;
     let again = server.join(&b, "r").await;
     assert_eq!(again.json::<serde_json::Value>().await.unwrap()["peers"], 0);
     assert!(a.events.next_within(QUIET).await.is_none());
@@ -199,12 +194,7 @@ async fn joining_twice_is_harmless_and_says_nothing_about_yourself() {
 #[tokio::test]
 async fn a_reconnect_replaces_the_stream_without_ghosts() {
     let server = TestServer::start().await;
-    let mut a = server.user("a").await;
-    let mut b = server.user("b").await;
-    server.join(&a, "r").await;
-    server.join(&b, "r").await;
-    a.events.next().await;
-    b.events.next().await;
+    let (mut a, mut b) = server.pair_in("r").await;
 
     // b's EventSource reconnects with the same token: the old stream ends, the new one works.
     let mut fresh = server.connect(&b.token).await;

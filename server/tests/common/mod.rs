@@ -77,6 +77,17 @@ impl TestServer {
         }
     }
 
+    /// Users "a" and "b" in `room`, introduced to each other, their `add-peer` events read.
+    pub async fn pair_in(&self, room: &str) -> (Client, Client) {
+        let mut a = self.user("a").await;
+        let mut b = self.user("b").await;
+        assert_eq!(self.join(&a, room).await.status(), 200);
+        assert_eq!(self.join(&b, room).await.status(), 200);
+        assert_eq!(a.events.next().await.event, "add-peer");
+        assert_eq!(b.events.next().await.event, "add-peer");
+        (a, b)
+    }
+
     pub async fn connect(&self, token: &str) -> Events {
         let res = self
             .http
