@@ -49,7 +49,13 @@ impl Tokens {
         self.issue_at(username, now_secs(), TOKEN_TTL)
     }
 
-    /// A token issued at `iat` (seconds since the epoch), valid for `ttl`.
+    /// A fresh token for an existing user: same peer id, a new hour. Lets a long session keep its
+    /// identity (its strokes, its undo history, its peer connections) past the first expiry.
+    pub fn renew(&self, user: &User) -> Result<String, ApiError> {
+        self.sign(user, now_secs(), TOKEN_TTL)
+    }
+
+    /// A token for a new peer, issued at `iat` (seconds since the epoch), valid for `ttl`.
     pub fn issue_at(
         &self,
         username: &str,
@@ -60,18 +66,21 @@ impl Tokens {
             id: PeerId(uuid::Uuid::new_v4().to_string()),
             username: username.to_owned(),
         };
+        let token = self.sign(&user, iat, ttl)?;
+        Ok((token, user))
+    }
+
+    fn sign(&self, user: &User, iat: u64, ttl: Duration) -> Result<String, ApiError> {
         let claims = Claims {
             id: user.id.0.clone(),
             username: user.username.clone(),
             iat,
             exp: iat + ttl.as_secs(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
             tracing::error!(error = %e, "token signing failed");
             ApiError::Internal
-        })?;
-        Ok((token, user))
+        })
     }
 
     /// The user a token names, if its signature and expiry are good.

@@ -327,3 +327,54 @@ async fn configured_ice_servers_reach_the_client() {
             .unwrap_err();
     assert!(err.to_string().contains("JSON array"), "{err}");
 }
+
+#[tokio::test]
+async fn refresh_keeps_the_peer_id_and_refuses_bad_tokens() {
+    let server = TestServer::start().await;
+    let mut a = server.user("a").await;
+    let res = server
+        .http
+        .post(server.url("/api/refresh"))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["user"], json!({"id": a.id, "username": "a"}));
+    let renewed = body["token"].as_str().unwrap().to_owned();
+    // The renewed token is the same peer: joining with it reaches a's open stream.
+    let mut b = server.user("b").await;
+    server.join(&b, "r").await;
+    let res = server
+        .http
+        .post(server.url("/r/join"))
+        .bearer_auth(&renewed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(a.events.next().await.data["peer"]["id"], b.id.as_str());
+    assert_eq!(b.events.next().await.data["peer"]["id"], a.id.as_str());
+
+    let (expired, _) = server
+        .state
+        .tokens
+        .issue_at("old", 1_000_000, server::auth::TOKEN_TTL)
+        .unwrap();
+    let res = server
+        .http
+        .post(server.url("/refresh"))
+        .bearer_auth(expired)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = server
+        .http
+        .post(server.url("/refresh"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}

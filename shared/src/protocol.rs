@@ -6,6 +6,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `POST /access` `{"username"}` | `{"token"}`: a JWT naming a fresh peer id |
+//! | `POST /refresh` (Bearer) | `{"token"}`: a new hour for the same peer id (ours, not the tutorial's) |
 //! | `GET /connect?token=…` | the user's SSE stream: [`Connected`] first, then [`AddPeer`], [`RemovePeer`] and [`Relayed`] events |
 //! | `POST /<roomId>/join` | `add-peer` to every member (`offer: false`) and to the joiner for each member (`offer: true`) |
 //! | `POST /relay/<peerId>/<event>` | the body reaches that peer as `event` with `{peer: <sender>, data: <body>}` |

@@ -2,6 +2,7 @@
 
 use super::body::Body;
 use crate::AppState;
+use crate::auth::AuthUser;
 use crate::error::ApiError;
 use axum::Json;
 use axum::extract::State;
@@ -20,6 +21,16 @@ pub async fn access(
         serde_json::from_slice(&body).map_err(|e| ApiError::BadBody(e.to_string()))?;
     let username = validate_username(&request.username)?;
     let (token, user) = state.tokens.issue(username)?;
+    Ok(Json(AccessResponse { token, user }))
+}
+
+/// `POST /refresh` (Bearer, a still-valid token): a new token for the same user, so a session
+/// that outlives its first hour keeps its peer id.
+pub async fn refresh(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<AccessResponse>, ApiError> {
+    let token = state.tokens.renew(&user)?;
     Ok(Json(AccessResponse { token, user }))
 }
 

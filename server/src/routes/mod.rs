@@ -19,6 +19,7 @@ pub use pages::{new_room, room_page};
 pub fn api() -> Router<AppState> {
     Router::new()
         .route("/access", post(access::access))
+        .route("/refresh", post(access::refresh))
         .route("/connect", get(stream::connect))
         .route("/config", get(access::client_config))
         .route("/{room}/join", post(join::join))
