@@ -9,21 +9,30 @@
 //! then signs in again, backing off after failures. Peers already connected keep drawing with us
 //! while the server is away.
 
-use crate::board::Board;
+use crate::board::{Board, Received};
 use crate::canvas::{Canvas, PenInput, PointerInput};
 use crate::dom::{self, Listener};
+use crate::export;
+use crate::gestures::{Gesture, Gestures};
 use crate::mesh::{Mesh, PeerSummary, Signal};
+use crate::presence::Presence;
 use crate::signaling::{self, EventStream, ServerEvent, Session};
+use crate::storage;
+use crate::tools::Tool;
 use crate::ui::{Status, Ui};
 use crate::wire;
 use shared::color::Color;
+use shared::document::Op;
 use shared::protocol::{ClientConfig, validate_username};
 use shared::room::{ROOM_ID_RANDOM_BYTES, RoomId};
+use shared::sync::{CURSOR_RATE_HZ, ChannelMessage, MAX_MESSAGE_BYTES};
+use shared::view::View;
 use shared::{PeerId, User};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
+use web_sys::KeyboardEvent;
 
 thread_local! {
     /// The running app. It lives as long as the page, like the listeners it owns.
@@ -39,8 +48,11 @@ const RENEW_AHEAD_SECS: f64 = 60.0;
 pub struct App {
     ui: Ui,
     board: Rc<RefCell<Board>>,
+    presence: RefCell<Presence>,
     username: String,
     room: Result<RoomId, String>,
+    /// Where the room's drawing is saved (none without a room).
+    storage_key: Option<String>,
     /// The signed-in session, once there is one.
     live: RefCell<Option<Live>>,
     /// Counts sign-ins; a sign-in (or a timer) that finds a newer one running gives way.
@@ -48,8 +60,35 @@ pub struct App {
     /// Sign-in failures since the stream last said `connected`, for the back-off.
     failures: Cell<u32>,
     me: RefCell<Option<User>>,
+    /// The space bar is held: a drag pans instead of drawing.
+    space: Cell<bool>,
+    /// Where the open text input's text goes (screen point), while it is open.
+    text_at: Cell<Option<(f32, f32)>>,
+    /// A save is scheduled.
+    save_pending: Cell<bool>,
+    /// When my cursor last went out (`performance.now()`), for the rate limit.
+    last_cursor_ms: Cell<f64>,
+    /// The cursor message waiting for the rate limit, if any.
+    cursor_pending: RefCell<Option<ChannelMessage>>,
+    /// The animation-frame callback (lives as long as the page).
+    frame: Closure<dyn FnMut(f64)>,
+    frame_requested: Cell<bool>,
     _listeners: Vec<Listener>,
     _input: PointerInput,
+    _gestures: Gestures,
+}
+
+/// What a menubar button does.
+type Action = fn(&Rc<App>);
+
+/// A callback that reaches the app through a `Weak`, doing nothing once the app is gone.
+fn hook<A>(me: &Weak<App>, f: impl Fn(&Rc<App>, A) + 'static) -> impl Fn(A) + 'static {
+    let me = me.clone();
+    move |a| {
+        if let Some(app) = me.upgrade() {
+            f(&app, a);
+        }
+    }
 }
 
 /// One signed-in session: its token, the mesh built on it, and its stream. Tokens expire and
@@ -75,61 +114,105 @@ impl App {
         let color = Color::from_palette((js_sys::Math::random() * f64::from(u32::MAX)) as u32);
         let ui = Ui::mount(mount, &username, color)?;
         let canvas = Canvas::new(ui.canvas().clone())?;
-        // Until the server names us, local strokes are filed under an id no server issues.
-        let board = Rc::new(RefCell::new(Board::new(
-            canvas,
-            PeerId(String::new()),
-            color,
-        )));
+        // Until the server names us, local ops are filed under a random id no server issues
+        // (they then travel like any departed author's ops).
+        let local_id = PeerId(format!(
+            "local-{:08x}",
+            (js_sys::Math::random() * f64::from(u32::MAX)) as u32
+        ));
+        let board = Rc::new(RefCell::new(Board::new(canvas, local_id, color)));
         let room = room_from(&window);
+        let storage_key = room.as_ref().ok().map(storage::room_key);
+        // The saved drawing first, so it shows at once and merges with the peers' later.
+        if let Some(key) = &storage_key {
+            match storage::load(key) {
+                Ok(ops) => {
+                    board.borrow_mut().load(ops);
+                }
+                Err(err) => warn(&err),
+            }
+        }
+        let presence = RefCell::new(Presence::new(ui.cursors().clone()));
 
         let app = Rc::new_cyclic(|me: &Weak<App>| {
-            let input = {
+            let input = PointerInput::attach(ui.canvas(), hook(me, |app, input| app.pen(input)));
+            let gestures = Gestures::attach(ui.canvas(), hook(me, |app, g| app.gesture(g)));
+            let mut listeners = vec![
+                // Browsers fire `resize` at most once a frame; the repaint waits for the frame.
+                Listener::new(&window, "resize", hook(me, |app, _| app.update(Board::fit))),
+                Listener::new(&window, "keydown", hook(me, |app, e| app.key(&e, true))),
+                Listener::new(&window, "keyup", hook(me, |app, e| app.key(&e, false))),
+                Listener::new(&window, "blur", hook(me, |app, _| app.space.set(false))),
+                Listener::new(&window, "pagehide", hook(me, |app, _| app.save_now())),
+                ui.on_tool(hook(me, |app, tool| app.set_tool(tool))),
+                ui.on_width(hook(me, |app, width| app.update(|b| b.set_width(width)))),
+                Listener::new(
+                    ui.text_input(),
+                    "keydown",
+                    hook(me, |app, e: web_sys::Event| app.text_key(&e)),
+                ),
+                Listener::new(
+                    ui.text_input(),
+                    "blur",
+                    hook(me, |app, _| app.commit_text()),
+                ),
+            ];
+            listeners.extend(ui.on_pick(hook(me, |app, color| {
+                app.update(|b| b.set_color(color));
+            })));
+            let buttons: [(&str, Action); 8] = [
+                ("undo", |app| app.undo()),
+                ("redo", |app| app.redo()),
+                ("clear", |app| app.ui.open_clear_dialog()),
+                ("clear-cancel", |app| app.ui.close_clear_dialog()),
+                ("clear-confirm", |app| app.clear()),
+                ("export-png", |app| app.export_png()),
+                ("export-svg", |app| app.export_svg()),
+                ("zoom", |app| app.set_view(View::default())),
+            ];
+            for (id, action) in buttons {
+                let on_click = hook(me, move |app, ()| action(app));
+                match ui.on_click(id, move || on_click(())) {
+                    Ok(listener) => listeners.push(listener),
+                    Err(err) => web_sys::console::warn_2(&"button missing:".into(), &err),
+                }
+            }
+            let frame = {
                 let me = me.clone();
-                PointerInput::attach(ui.canvas(), move |input| {
+                Closure::<dyn FnMut(f64)>::new(move |_: f64| {
                     if let Some(app) = me.upgrade() {
-                        app.pen(input);
-                    }
-                })
-            };
-            let on_resize = {
-                let board = Rc::downgrade(&board);
-                // Browsers fire `resize` at most once a frame, so repainting on each is fine.
-                Listener::new(&window, "resize", move |_| {
-                    if let Some(Ok(mut board)) =
-                        board.upgrade().as_deref().map(RefCell::try_borrow_mut)
-                    {
-                        board.fit();
-                    }
-                })
-            };
-            let on_pick = {
-                let board = Rc::downgrade(&board);
-                ui.on_pick(move |color| {
-                    if let Some(Ok(mut board)) =
-                        board.upgrade().as_deref().map(RefCell::try_borrow_mut)
-                    {
-                        board.set_color(color);
+                        app.frame();
                     }
                 })
             };
             App {
                 ui,
                 board,
+                presence,
                 username,
                 room,
+                storage_key,
                 live: RefCell::new(None),
                 attempt: Cell::new(0),
                 failures: Cell::new(0),
                 me: RefCell::new(None),
-                _listeners: vec![on_resize, on_pick],
+                space: Cell::new(false),
+                text_at: Cell::new(None),
+                save_pending: Cell::new(false),
+                last_cursor_ms: Cell::new(f64::NEG_INFINITY),
+                cursor_pending: RefCell::new(None),
+                frame,
+                frame_requested: Cell::new(false),
+                _listeners: listeners,
                 _input: input,
+                _gestures: gestures,
             }
         });
+        APP.with(|slot| *slot.borrow_mut() = Some(app.clone()));
+        app.request_frame();
         if let Some(body) = dom::document()?.body() {
             body.set_attribute("data-ready", "true")?;
         }
-        APP.with(|slot| *slot.borrow_mut() = Some(app.clone()));
         match app.room.clone() {
             Ok(room) => spawn_local(app.connect(room)),
             Err(why) => app.ui.set_status(Status::Error, &why),
@@ -164,9 +247,11 @@ impl App {
                 return self.retry(room, attempt, Status::Error, &why);
             }
         };
-        if let Ok(mut board) = self.board.try_borrow_mut() {
-            board.set_me(access.user.id.clone());
-        }
+        let finished = match self.board.try_borrow_mut() {
+            Ok(mut board) => board.set_me(access.user.id.clone()),
+            Err(_) => Vec::new(),
+        };
+        self.broadcast_ops(finished);
         self.ui.set_username(&access.user.username);
         *self.me.borrow_mut() = Some(access.user.clone());
 
@@ -176,18 +261,30 @@ impl App {
             &config,
             relay_through(session.clone()),
             {
-                let board = Rc::downgrade(&self.board);
-                move |from: &PeerId, data: JsValue| receive(&board, from, &data)
+                let me = me.clone();
+                move |from: &PeerId, data: JsValue| {
+                    if let Some(app) = me.upgrade() {
+                        app.receive(from, &data);
+                    }
+                }
             },
             {
                 let me = me.clone();
                 move |peers: &[PeerSummary]| {
                     if let Some(app) = me.upgrade() {
-                        app.ui.set_peers(peers);
+                        app.show_peers(peers);
                     }
                 }
             },
         );
+        mesh.set_on_open({
+            let me = me.clone();
+            move |peer: &PeerId| {
+                if let Some(app) = me.upgrade() {
+                    app.say_hello(peer);
+                }
+            }
+        });
         let stream = session.connect({
             let room = room.clone();
             move |event| {
@@ -310,38 +407,407 @@ impl App {
         self.me.borrow().as_ref().is_some_and(|me| &me.id == id)
     }
 
-    /// Local pen input: into the document, onto the canvas, out to every peer.
-    fn pen(&self, input: PenInput) {
-        let messages = match self.board.try_borrow_mut() {
-            Ok(mut board) => board.pen(input),
-            Err(_) => return,
+    /// The current session's mesh, if any.
+    fn mesh(&self) -> Option<Mesh> {
+        self.live.borrow().as_ref().map(|live| live.mesh.clone())
+    }
+
+    /// Runs `f` on the board (unless it is busy: a re-entered callback), then asks for a frame.
+    fn update<R: Default>(&self, f: impl FnOnce(&mut Board) -> R) -> R {
+        let out = match self.board.try_borrow_mut() {
+            Ok(mut board) => f(&mut board),
+            Err(_) => {
+                warn("board busy; input dropped");
+                R::default()
+            }
         };
-        let Some(mesh) = self.live.borrow().as_ref().map(|live| live.mesh.clone()) else {
+        self.request_frame();
+        out
+    }
+
+    /// Sends my new ops to every peer: one `ops` message, or several if one would be too large
+    /// for a peer to accept.
+    fn broadcast_ops(&self, ops: Vec<Op>) {
+        if ops.is_empty() {
+            return;
+        }
+        let Some(mesh) = self.mesh() else {
             return;
         };
-        for message in &messages {
-            match wire::encode(message) {
-                Ok(text) => {
-                    mesh.broadcast(&text);
-                }
-                Err(err) => warn(&format!("could not encode a stroke message: {err}")),
+        let texts = match encode_ops(ops) {
+            Ok(texts) => texts,
+            Err(err) => return warn(&format!("could not encode ops: {err}")),
+        };
+        for text in texts {
+            mesh.broadcast(&text);
+        }
+    }
+
+    /// Local pointer input: the current tool on the board, the ops out to every peer. With the
+    /// space bar held a drag pans; with the text tool a press opens the text input.
+    fn pen(&self, input: PenInput) {
+        if let PenInput::Down(p) = &input {
+            if self.text_at.get().is_some() {
+                self.commit_text();
             }
+            if self.space.get() {
+                let ops = self.update(|b| b.start_pan(*p));
+                return self.broadcast_ops(ops);
+            }
+            let (tool, size, color) = match self.board.try_borrow() {
+                Ok(b) => (b.tool(), b.text_screen_size(), b.color()),
+                Err(_) => return,
+            };
+            if tool == Tool::Text {
+                self.text_at.set(Some((p.x, p.y)));
+                self.ui.open_text((p.x, p.y), size, color);
+                return;
+            }
+        }
+        let ops = self.update(|b| b.pen(input));
+        self.broadcast_ops(ops);
+    }
+
+    /// Navigation and hover on the canvas.
+    fn gesture(&self, gesture: Gesture) {
+        let Ok(mut view) = self.board.try_borrow().map(|b| b.view()) else {
+            return;
+        };
+        match gesture {
+            Gesture::Zoom { at, factor } => view.zoom_at(at.0, at.1, factor),
+            Gesture::Pan(dx, dy) => view.pan_by(dx, dy),
+            Gesture::PinchStart => {
+                // The first finger's stroke was the start of a pinch, not a drawing: end it.
+                let ops = self.update(|b| b.pen(PenInput::Up));
+                return self.broadcast_ops(ops);
+            }
+            Gesture::Hover(at) => return self.send_cursor(at),
+        }
+        self.set_view(view);
+    }
+
+    fn set_view(&self, view: View) {
+        self.update(|b| b.set_view(view));
+        self.ui.set_zoom(view.zoom);
+        if let Ok(mut presence) = self.presence.try_borrow_mut() {
+            presence.reposition(&view);
+        }
+    }
+
+    /// Sends my cursor (a screen point, or none when it left the canvas) to every peer, at most
+    /// [`CURSOR_RATE_HZ`] times a second. A position that comes too soon waits for the end of
+    /// the interval (the latest wins), so where the pointer stops is always sent.
+    fn send_cursor(&self, at: Option<(f32, f32)>) {
+        let Ok((view, color)) = self.board.try_borrow().map(|b| (b.view(), b.color())) else {
+            return;
+        };
+        let message = ChannelMessage::Cursor {
+            at: at.map(|(x, y)| view.to_world(x, y)),
+            color,
+        };
+        let interval = 1000.0 / CURSOR_RATE_HZ;
+        let wait = self.last_cursor_ms.get() + interval - now_ms();
+        if wait <= 0.0 {
+            self.cursor_pending.replace(None);
+            return self.flush_cursor(message);
+        }
+        // Already waiting: the newer message replaces the older.
+        if self.cursor_pending.replace(Some(message)).is_some() {
+            return;
+        }
+        let me = APP.with(|slot| slot.borrow().as_ref().map(Rc::downgrade));
+        spawn_local(async move {
+            dom::sleep(wait.ceil() as i32).await;
+            if let Some(app) = me.and_then(|me| me.upgrade())
+                && let Some(message) = app.cursor_pending.take()
+            {
+                app.flush_cursor(message);
+            }
+        });
+    }
+
+    fn flush_cursor(&self, message: ChannelMessage) {
+        self.last_cursor_ms.set(now_ms());
+        if let (Some(mesh), Ok(text)) = (self.mesh(), wire::encode(&message)) {
+            mesh.broadcast_cursor(&text);
+        }
+    }
+
+    fn set_tool(&self, tool: Tool) {
+        if self.text_at.get().is_some() {
+            self.commit_text();
+        }
+        let ops = self.update(|b| b.set_tool(tool));
+        self.broadcast_ops(ops);
+    }
+
+    /// Keyboard shortcuts: undo and redo, and the space bar for panning. Keys typed into an
+    /// input (the text tool's, the name) are theirs.
+    fn key(&self, e: &web_sys::Event, down: bool) {
+        let Some(e) = e.dyn_ref::<KeyboardEvent>() else {
+            return;
+        };
+        let typing = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|t| matches!(t.tag_name().as_str(), "INPUT" | "TEXTAREA"));
+        if typing {
+            return;
+        }
+        if e.code() == "Space" {
+            // Held keys repeat their keydown; the page must not scroll either way.
+            e.prevent_default();
+            self.space.set(down);
+            return;
+        }
+        if !down || !(e.ctrl_key() || e.meta_key()) {
+            return;
+        }
+        match (e.key().to_lowercase().as_str(), e.shift_key()) {
+            ("z", false) => self.undo(),
+            ("z", true) | ("y", false) => self.redo(),
+            _ => return,
+        }
+        e.prevent_default();
+    }
+
+    fn undo(&self) {
+        let op = self.update(|b| b.undo());
+        self.broadcast_ops(op.into_iter().collect());
+    }
+
+    fn redo(&self) {
+        let op = self.update(|b| b.redo());
+        self.broadcast_ops(op.into_iter().collect());
+    }
+
+    fn clear(&self) {
+        self.ui.close_clear_dialog();
+        let op = self.update(|b| Some(b.clear()));
+        self.broadcast_ops(op.into_iter().collect());
+    }
+
+    /// The text input's keys: Enter adds the text, Escape drops it.
+    fn text_key(&self, e: &web_sys::Event) {
+        let Some(e) = e.dyn_ref::<KeyboardEvent>() else {
+            return;
+        };
+        match e.key().as_str() {
+            "Enter" => {
+                e.prevent_default();
+                self.commit_text();
+            }
+            "Escape" => {
+                e.prevent_default();
+                self.text_at.set(None);
+                self.ui.close_text();
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds what the text input holds (nothing if it is blank) and closes it.
+    fn commit_text(&self) {
+        // Taken first: closing the input blurs it, which comes back here.
+        let Some(at) = self.text_at.take() else {
+            return;
+        };
+        let text = self.ui.close_text();
+        let op = self.update(|b| b.add_text(at, &text));
+        self.broadcast_ops(op.into_iter().collect());
+    }
+
+    fn export_png(&self) {
+        let canvas = match self.board.try_borrow().map(|b| export::png_canvas(b.doc())) {
+            Ok(Ok(canvas)) => canvas,
+            Ok(Err(err)) => return web_sys::console::warn_2(&"PNG export failed:".into(), &err),
+            Err(_) => return,
+        };
+        let name = format!("drawmesh-{}.png", self.room_name());
+        spawn_local(async move {
+            let done = match export::png_blob(canvas).await {
+                Ok(blob) => export::download(&blob, &name),
+                Err(err) => Err(err),
+            };
+            if let Err(err) = done {
+                web_sys::console::warn_2(&"PNG export failed:".into(), &err);
+            }
+        });
+    }
+
+    fn export_svg(&self) {
+        let Ok(blob) = self.board.try_borrow().map(|b| export::svg_blob(b.doc())) else {
+            return;
+        };
+        let name = format!("drawmesh-{}.svg", self.room_name());
+        if let Err(err) = blob.and_then(|blob| export::download(&blob, &name)) {
+            web_sys::console::warn_2(&"SVG export failed:".into(), &err);
+        }
+    }
+
+    fn room_name(&self) -> String {
+        self.room
+            .as_ref()
+            .map_or_else(|_| "drawing".to_owned(), ToString::to_string)
+    }
+
+    /// A peer's channel opened: tell it what I have, so it sends what I lack.
+    fn say_hello(&self, peer: &PeerId) {
+        let Ok(hello) = self.board.try_borrow().map(|b| b.hello()) else {
+            return;
+        };
+        match (self.mesh(), wire::encode(&hello)) {
+            (Some(mesh), Ok(text)) => {
+                mesh.send_to(peer, &text);
+            }
+            (_, Err(err)) => warn(&format!("could not encode a hello: {err}")),
+            _ => {}
+        }
+    }
+
+    /// A peer's data: checked and acted on, or dropped with a warning.
+    fn receive(&self, from: &PeerId, data: &JsValue) {
+        let Some(mesh) = self.mesh() else {
+            return;
+        };
+        let received = match self.board.try_borrow_mut() {
+            Ok(mut board) => board.receive(from, data, |p| mesh.contains(p)),
+            Err(_) => return warn("board busy; peer message dropped"),
+        };
+        match received {
+            Err(err) => warn(&format!("dropped a message from peer {from}: {err}")),
+            Ok(Received::Ops { .. }) => self.request_frame(),
+            Ok(Received::Hello(have)) => {
+                let Ok(batches) = self.board.try_borrow().map(|b| b.sync_reply(&have)) else {
+                    return;
+                };
+                // Encoded one batch at a time, as the channel drains.
+                let messages = batches.into_iter().filter_map(|ops| {
+                    wire::encode(&ChannelMessage::Ops { ops })
+                        .map_err(|err| warn(&format!("could not encode a sync batch: {err}")))
+                        .ok()
+                });
+                mesh.send_paced(from, Box::new(messages));
+            }
+            Ok(Received::Cursor { at, color }) => {
+                let peers = mesh.peers();
+                let Some(peer) = peers.iter().find(|p| &p.id == from) else {
+                    return;
+                };
+                let Ok(view) = self.board.try_borrow().map(|b| b.view()) else {
+                    return;
+                };
+                let recolored = match self.presence.try_borrow_mut() {
+                    Ok(mut presence) => presence.cursor(from, &peer.username, at, color, &view),
+                    Err(_) => false,
+                };
+                if recolored {
+                    self.show_peers(&peers);
+                }
+            }
+        }
+    }
+
+    /// The peers list, with the colours their cursors told us; cursors of peers gone go too.
+    fn show_peers(&self, peers: &[PeerSummary]) {
+        let Ok(mut presence) = self.presence.try_borrow_mut() else {
+            return;
+        };
+        presence.retain(|id| peers.iter().any(|p| &p.id == id));
+        self.ui.set_peers(peers, |id| presence.color(id));
+    }
+
+    /// Asks for an animation frame, once until it comes.
+    fn request_frame(&self) {
+        if self.frame_requested.replace(true) {
+            return;
+        }
+        let requested = dom::window()
+            .and_then(|w| w.request_animation_frame(self.frame.as_ref().unchecked_ref()));
+        if requested.is_err() {
+            self.frame_requested.set(false);
+        }
+    }
+
+    /// One frame: compose the canvas if anything changed; after a document change, update what
+    /// shows its state and schedule a save.
+    fn frame(&self) {
+        self.frame_requested.set(false);
+        let Ok(mut board) = self.board.try_borrow_mut() else {
+            // Busy in a callback that will ask again.
+            return self.request_frame();
+        };
+        if board.needs_frame() {
+            board.render();
+        }
+        if !board.take_changed() {
+            return;
+        }
+        let (elements, ops) = (board.visible_count(), board.doc().op_count());
+        let history = &board.replica().history;
+        self.ui.set_history(history.can_undo(), history.can_redo());
+        drop(board);
+        if let Some(body) = dom::document().ok().and_then(|d| d.body()) {
+            let _ = body.set_attribute("data-elements", &elements.to_string());
+            let _ = body.set_attribute("data-ops", &ops.to_string());
+        }
+        self.schedule_save();
+    }
+
+    /// Saves the drawing about half a second after a change (at most that often).
+    fn schedule_save(&self) {
+        if self.storage_key.is_none() || self.save_pending.replace(true) {
+            return;
+        }
+        let me = APP.with(|slot| slot.borrow().as_ref().map(Rc::downgrade));
+        spawn_local(async move {
+            dom::sleep(SAVE_DELAY_MS).await;
+            if let Some(app) = me.and_then(|me| me.upgrade()) {
+                app.save_now();
+            }
+        });
+    }
+
+    /// Saves the drawing now (also as the page goes away).
+    fn save_now(&self) {
+        self.save_pending.set(false);
+        let (Some(key), Ok(board)) = (&self.storage_key, self.board.try_borrow()) else {
+            return;
+        };
+        if let Err(err) = storage::save(key, board.doc().ops()) {
+            warn(&err);
         }
     }
 }
 
-/// A peer's data: checked and drawn, or dropped with a warning.
-fn receive(board: &Weak<RefCell<Board>>, from: &PeerId, data: &JsValue) {
-    let Some(board) = board.upgrade() else {
-        return;
-    };
-    let Ok(mut board) = board.try_borrow_mut() else {
-        warn("board busy; peer message dropped");
-        return;
-    };
-    if let Err(err) = board.receive(from, data) {
-        warn(&format!("dropped a message from peer {from}: {err}"));
+/// `performance.now()`, in milliseconds.
+fn now_ms() -> f64 {
+    dom::window()
+        .ok()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// Milliseconds between a change and its save.
+const SAVE_DELAY_MS: i32 = 500;
+
+/// Ops as `ops` messages: all in one, or cut so each fits [`MAX_MESSAGE_BYTES`] (an op too large
+/// even alone is dropped with a warning: no peer would accept it).
+pub fn encode_ops(ops: Vec<Op>) -> Result<Vec<String>, String> {
+    let all = wire::encode(&ChannelMessage::Ops { ops: ops.clone() })?;
+    if all.len() <= MAX_MESSAGE_BYTES {
+        return Ok(vec![all]);
     }
+    let mut out = Vec::new();
+    for op in ops {
+        let text = wire::encode(&ChannelMessage::Ops { ops: vec![op] })?;
+        if text.len() <= MAX_MESSAGE_BYTES {
+            out.push(text);
+        } else {
+            warn("an op too large to send was dropped");
+        }
+    }
+    Ok(out)
 }
 
 /// The mesh's relay: each signal becomes a POST to the server, sent in the background.

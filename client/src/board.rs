@@ -1,30 +1,44 @@
-//! The board: the drawing document on its canvas. Local pen input and peer data both become
-//! [`PeerMessage`]s applied to the same [`Drawing`]; whatever the document reports as new is
-//! painted at once, and the whole document is repainted after a resize.
+//! The board: my replica of the drawing on its canvas. Local input becomes ops made on the
+//! [`Replica`]; peers' ops are checked and integrated into the same document; what the document
+//! reports as changed is painted.
+//!
+//! Painting uses two layers (the seed's two-canvas idea):
+//! - the committed layer, a canvas outside the page holding the finished visible elements. A
+//!   finished element that lands on top of it is painted onto it alone; it is repainted whole only
+//!   when visibility or stacking changed ([`Changes::repaint`]), on resize and on a view change;
+//! - the visible canvas (`#board`), composed once per animation frame: the committed layer, then
+//!   the strokes still being drawn (mine and peers') and the preview of a shape being dragged.
+//!
+//! So a pointer event costs a few segments, not a repaint of 20,000 strokes.
 //!
 //! Everything from a peer is untrusted: its size is checked before it is copied or parsed, its
-//! fields are bounded by [`PeerMessage::validate`], and its author is the peer whose channel it
-//! came in on, never a name inside the message.
+//! fields are bounded by [`ChannelMessage::validate`], and an op is only integrated when
+//! [`accept_op`] allows its author to reach us through that peer.
 
-use crate::canvas::{Canvas, PenInput};
+use crate::canvas::{Canvas, PenInput, paint_element};
+use crate::tools::{DEFAULT_WIDTH, ERASER_RADIUS, Tool, clamp_width, text_size};
 use crate::wire;
+use shared::PeerId;
 use shared::color::Color;
-use shared::drawing::{Applied, Drawing};
-use shared::peer_message::{MAX_PEER_MESSAGE_BYTES, MAX_POINTS_PER_MESSAGE, PeerMessageError};
-use shared::{PeerId, PeerMessage};
+use shared::document::{
+    Changes, Document, Element, MAX_POINTS_PER_OP, MAX_TEXT_CHARS, Op, OpId, OpKind, Replica, Seq,
+    Shape, VersionVector, batches,
+};
+use shared::geometry::Point;
+use shared::shapes::hits;
+use shared::sync::{ChannelMessage, MAX_MESSAGE_BYTES, MessageError, SYNC_BATCH_BYTES, accept_op};
+use shared::view::View;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use wasm_bindgen::{JsCast, JsValue};
-
-/// Base width of a pen stroke in CSS pixels (a mouse draws exactly this wide).
-pub const PEN_WIDTH: f32 = 4.0;
 
 /// Why a peer's data was dropped.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReceiveError {
-    /// Binary data: the `drawing` channel carries JSON text only.
+    /// Binary data: the channels carry JSON text only.
     NotText,
     /// The message failed a check (size, shape or bounds).
-    Rejected(PeerMessageError),
+    Rejected(MessageError),
 }
 
 impl fmt::Display for ReceiveError {
@@ -38,144 +52,604 @@ impl fmt::Display for ReceiveError {
 
 impl std::error::Error for ReceiveError {}
 
-/// The document, the canvas it is painted on, and the local pen's state.
+/// What a checked peer message asks of the app.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Received {
+    /// The peer's summary: answer with [`Board::sync_reply`].
+    Hello(VersionVector),
+    /// Ops, integrated (or dropped, when their author may not reach us through this peer).
+    Ops {
+        /// Ops the document integrated (duplicates and parked ops count 0).
+        integrated: usize,
+        /// Ops refused by [`accept_op`].
+        dropped: usize,
+    },
+    /// Where the peer's pointer is, in world coordinates.
+    Cursor {
+        /// The position, or none when it left the canvas.
+        at: Option<(f32, f32)>,
+        /// The peer's colour.
+        color: Color,
+    },
+}
+
+/// What the local pointer is doing on the canvas.
+#[derive(Clone, Debug, PartialEq)]
+enum Drag {
+    /// Drawing my stroke (the seq of its `add`).
+    Stroke(Seq),
+    /// Dragging out a line, rectangle or ellipse.
+    Shape { tool: Tool, from: Point, to: Point },
+    /// Erasing; what this drag already erased.
+    Erase(HashSet<OpId>),
+    /// Moving the view (space + drag); the last screen position.
+    Pan(f32, f32),
+}
+
+/// The replica, its canvas and layers, the view, and the local tool's state.
 pub struct Board {
     canvas: Canvas,
-    drawing: Drawing,
-    me: PeerId,
+    committed: Canvas,
+    replica: Replica,
+    view: View,
+    tool: Tool,
     color: Color,
-    next_seq: u64,
-    /// The stroke the local pen is drawing, under the author id it began with (the id may be
-    /// learnt from the server mid-stroke).
-    drawing_now: Option<(PeerId, u64)>,
+    width: f32,
+    drag: Option<Drag>,
+    /// Unfinished elements that grew in this session: painted every frame, not committed.
+    live: BTreeSet<OpId>,
+    /// Stacking key of the topmost element on the committed layer: a finished element above it
+    /// can be painted alone; one below needs a full repaint to stack right.
+    committed_top: Option<(u64, OpId)>,
+    repaint_pending: bool,
+    frame_pending: bool,
+    /// The document changed since [`Board::take_changed`] last said so.
+    changed: bool,
 }
 
 impl Board {
     /// An empty board on `canvas`, drawing as `me` in `color`.
     pub fn new(canvas: Canvas, me: PeerId, color: Color) -> Board {
+        let (w, h) = canvas.css_size();
+        // A detached canvas only fails without a document, and then `canvas` could not exist.
+        let committed = Canvas::detached(w, h, canvas.pixel_ratio())
+            .unwrap_or_else(|_| Canvas::detached(0.0, 0.0, 1.0).expect("a document exists"));
         Board {
             canvas,
-            drawing: Drawing::new(),
-            me,
+            committed,
+            replica: Replica::new(me),
+            view: View::default(),
+            tool: Tool::Pen,
             color,
-            next_seq: 0,
-            drawing_now: None,
+            width: DEFAULT_WIDTH,
+            drag: None,
+            live: BTreeSet::new(),
+            committed_top: None,
+            repaint_pending: true,
+            frame_pending: true,
+            changed: true,
         }
     }
 
-    /// The canvas.
+    /// The visible canvas.
     pub fn canvas(&self) -> &Canvas {
         &self.canvas
     }
 
+    /// The replica: document, my id and my history.
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
     /// The document.
-    pub fn drawing(&self) -> &Drawing {
-        &self.drawing
+    pub fn doc(&self) -> &Document {
+        &self.replica.doc
     }
 
-    /// Sets the id local strokes are filed under (the server's id for this user).
-    pub fn set_me(&mut self, me: PeerId) {
-        self.me = me;
+    /// Who I am.
+    pub fn me(&self) -> &PeerId {
+        &self.replica.me
     }
 
-    /// The colour for new strokes.
+    /// Sets the id my next ops are filed under (the server's id for this session). A stroke
+    /// being drawn is finished under the old id first; the undo history starts afresh, since it
+    /// names the old id's ops. Returns the ops to broadcast.
+    pub fn set_me(&mut self, me: PeerId) -> Vec<Op> {
+        if self.replica.me == me {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if let Some(Drag::Stroke(element)) = self.drag.take() {
+            out.push(self.perform(OpKind::Finish { element }));
+        }
+        self.replica.me = me;
+        self.replica.history = Default::default();
+        self.changed = true;
+        out
+    }
+
+    /// The current tool.
+    pub fn tool(&self) -> Tool {
+        self.tool
+    }
+
+    /// Picks the tool (a drag in progress ends first; returns its ops).
+    pub fn set_tool(&mut self, tool: Tool) -> Vec<Op> {
+        let out = self.pen(PenInput::Up);
+        self.tool = tool;
+        out
+    }
+
+    /// The colour for new elements.
     pub fn color(&self) -> Color {
         self.color
     }
 
-    /// Picks the colour for new strokes (a stroke being drawn keeps its colour).
+    /// Picks the colour for new elements (a stroke being drawn keeps its colour).
     pub fn set_color(&mut self, color: Color) {
         self.color = color;
     }
 
-    /// Refits the canvas to its element's box and repaints the whole document.
+    /// The line width for new elements.
+    pub fn width(&self) -> f32 {
+        self.width
+    }
+
+    /// Sets the line width for new elements (clamped to the slider's range).
+    pub fn set_width(&mut self, width: f32) {
+        self.width = clamp_width(width);
+    }
+
+    /// The view (pan and zoom).
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// Changes the view; the committed layer is repainted in the next frame.
+    pub fn set_view(&mut self, view: View) {
+        if view != self.view {
+            self.view = view;
+            self.repaint_pending = true;
+            self.frame_pending = true;
+        }
+    }
+
+    /// Refits the canvas to its element's box; the drawing is repainted in the next frame.
     pub fn fit(&mut self) {
         self.canvas.fit();
-        self.canvas.repaint(&self.drawing);
+        self.fit_layer();
     }
 
-    /// Resizes the canvas to a given CSS size and pixel ratio and repaints the whole document.
+    /// Resizes the canvas to a given CSS size and pixel ratio; repainted in the next frame.
     pub fn resize(&mut self, css_width: f64, css_height: f64, pixel_ratio: f64) {
         self.canvas.resize(css_width, css_height, pixel_ratio);
-        self.canvas.repaint(&self.drawing);
+        self.fit_layer();
     }
 
-    /// Applies local pen input; returns the messages to broadcast to peers.
-    pub fn pen(&mut self, input: PenInput) -> Vec<PeerMessage> {
-        let messages = match input {
-            PenInput::Down(point) => {
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                self.drawing_now = Some((self.me.clone(), seq));
-                vec![PeerMessage::StrokeBegin {
-                    seq,
-                    color: self.color,
-                    width: PEN_WIDTH,
-                    point,
-                }]
+    fn fit_layer(&mut self) {
+        let (w, h) = self.canvas.css_size();
+        self.committed.resize(w, h, self.canvas.pixel_ratio());
+        self.repaint_pending = true;
+        self.frame_pending = true;
+    }
+
+    /// True when the next animation frame has something to show.
+    pub fn needs_frame(&self) -> bool {
+        self.frame_pending || self.repaint_pending
+    }
+
+    /// True (once) when the document changed since the last call: time to save it and to update
+    /// what shows its state (counts, undo and redo buttons).
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Composes the visible canvas: the committed layer (repainted first if it must be), then
+    /// the elements still being drawn and the shape being dragged. Called once per animation
+    /// frame by the app, and directly by tests.
+    pub fn render(&mut self) {
+        if self.repaint_pending {
+            self.repaint_committed();
+        }
+        self.frame_pending = false;
+        self.canvas.clear();
+        self.canvas.draw_layer(&self.committed);
+        self.canvas.set_view(&self.view);
+        let ctx = self.canvas.context();
+        let doc = &self.replica.doc;
+        let mut live: Vec<&Element> = self
+            .live
+            .iter()
+            .filter_map(|id| doc.element(id))
+            .filter(|e| doc.is_visible(e))
+            .collect();
+        live.sort_by(|a, b| (a.lamport, &a.id).cmp(&(b.lamport, &b.id)));
+        for element in live {
+            paint_element(ctx, element, 0);
+        }
+        if let Some(preview) = self.preview() {
+            paint_element(ctx, &preview, 0);
+        }
+    }
+
+    fn repaint_committed(&mut self) {
+        self.repaint_pending = false;
+        self.committed.clear();
+        self.committed.set_view(&self.view);
+        let ctx = self.committed.context();
+        let mut top = None;
+        for element in self.replica.doc.visible() {
+            if self.live.contains(&element.id) {
+                continue;
             }
-            PenInput::Move(points) => match &self.drawing_now {
-                Some((_, seq)) => points
-                    .chunks(MAX_POINTS_PER_MESSAGE)
-                    .map(|chunk| PeerMessage::StrokePoints {
-                        seq: *seq,
-                        points: chunk.to_vec(),
-                    })
-                    .collect(),
-                None => Vec::new(),
-            },
-            PenInput::Up => match self.drawing_now.take() {
-                Some((author, seq)) => {
-                    let end = PeerMessage::StrokeEnd { seq };
-                    self.apply(&author, &end);
-                    return vec![end];
-                }
-                None => Vec::new(),
-            },
+            paint_element(ctx, element, 0);
+            top = Some((element.lamport, element.id.clone()));
+        }
+        self.committed_top = top;
+    }
+
+    /// The shape being dragged, as the element it would add.
+    fn preview(&self) -> Option<Element> {
+        let Some(Drag::Shape { tool, from, to }) = &self.drag else {
+            return None;
         };
-        let Some((author, _)) = self.drawing_now.clone() else {
+        Some(Element {
+            id: OpId {
+                author: self.replica.me.clone(),
+                seq: 0,
+            },
+            lamport: 0,
+            shape: shape_of(*tool, *from, *to)?,
+            color: self.color,
+            width: self.width,
+            finished: false,
+        })
+    }
+
+    /// Takes what integrating ops changed: marks the layers to repaint, or paints a finished
+    /// element that lands on top straight onto the committed layer.
+    fn absorb(&mut self, changes: Changes) {
+        if changes.integrated > 0 {
+            self.changed = true;
+        }
+        if changes.repaint {
+            self.repaint_pending = true;
+        }
+        if changes.repaint || !changes.grown.is_empty() || !changes.finished.is_empty() {
+            self.frame_pending = true;
+        }
+        for (id, _) in changes.grown {
+            self.live.insert(id);
+        }
+        for id in changes.finished {
+            self.live.remove(&id);
+            if self.repaint_pending {
+                continue;
+            }
+            let Some(element) = self.replica.doc.element(&id) else {
+                continue;
+            };
+            if !self.replica.doc.is_visible(element) {
+                continue;
+            }
+            let key = (element.lamport, element.id.clone());
+            if self.committed_top.as_ref().is_none_or(|top| key > *top) {
+                self.committed.set_view(&self.view);
+                paint_element(self.committed.context(), element, 0);
+                self.committed_top = Some(key);
+            } else {
+                self.repaint_pending = true;
+            }
+        }
+    }
+
+    fn perform(&mut self, kind: OpKind) -> Op {
+        let (op, changes) = self.replica.perform(kind);
+        self.absorb(changes);
+        op
+    }
+
+    /// A screen point (CSS pixels on the canvas) as a world point, kept to 1/16 of a unit like
+    /// the pointer input (short on the wire, exact in binary).
+    fn world(&self, p: Point) -> Point {
+        let (x, y) = self.view.to_world(p.x, p.y);
+        Point::new(quantize(x), quantize(y), p.pressure)
+    }
+
+    /// Applies local pointer input (screen coordinates) with the current tool; returns the ops
+    /// to broadcast.
+    pub fn pen(&mut self, input: PenInput) -> Vec<Op> {
+        match input {
+            PenInput::Down(p) => {
+                let mut out = self.pen(PenInput::Up);
+                out.extend(self.press(p));
+                out
+            }
+            PenInput::Move(points) => self.drag_to(&points),
+            PenInput::Up => self.release(),
+        }
+    }
+
+    /// Starts a pan (space + drag) at a screen point instead of drawing.
+    pub fn start_pan(&mut self, at: Point) -> Vec<Op> {
+        let out = self.pen(PenInput::Up);
+        self.drag = Some(Drag::Pan(at.x, at.y));
+        out
+    }
+
+    fn press(&mut self, p: Point) -> Vec<Op> {
+        let w = self.world(p);
+        match self.tool {
+            Tool::Pen => {
+                let op = self.perform(OpKind::Add {
+                    shape: Shape::Stroke { points: vec![w] },
+                    color: self.color,
+                    width: self.width,
+                });
+                self.drag = Some(Drag::Stroke(op.seq));
+                vec![op]
+            }
+            Tool::Eraser => {
+                self.drag = Some(Drag::Erase(HashSet::new()));
+                self.erase_at(&[p])
+            }
+            Tool::Line | Tool::Rect | Tool::Ellipse => {
+                self.drag = Some(Drag::Shape {
+                    tool: self.tool,
+                    from: w,
+                    to: w,
+                });
+                self.frame_pending = true;
+                Vec::new()
+            }
+            // Text is typed into an input the app opens; see `add_text`.
+            Tool::Text => Vec::new(),
+        }
+    }
+
+    fn drag_to(&mut self, points: &[Point]) -> Vec<Op> {
+        let Some(last) = points.last().copied() else {
             return Vec::new();
         };
-        // Only what changed the document goes out: peers would ignore the rest anyway.
-        messages
+        match &mut self.drag {
+            Some(Drag::Stroke(element)) => {
+                let element = *element;
+                let world: Vec<Point> = points.iter().map(|p| self.world(*p)).collect();
+                world
+                    .chunks(MAX_POINTS_PER_OP)
+                    .map(|chunk| {
+                        self.perform(OpKind::Extend {
+                            element,
+                            points: chunk.to_vec(),
+                        })
+                    })
+                    .collect()
+            }
+            Some(Drag::Shape { .. }) => {
+                let w = self.world(last);
+                if let Some(Drag::Shape { to, .. }) = &mut self.drag {
+                    *to = w;
+                }
+                self.frame_pending = true;
+                Vec::new()
+            }
+            Some(Drag::Erase(_)) => self.erase_at(points),
+            Some(Drag::Pan(x, y)) => {
+                let (dx, dy) = (last.x - *x, last.y - *y);
+                self.drag = Some(Drag::Pan(last.x, last.y));
+                let mut view = self.view;
+                view.pan_by(dx, dy);
+                self.set_view(view);
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn release(&mut self) -> Vec<Op> {
+        match self.drag.take() {
+            Some(Drag::Stroke(element)) => vec![self.perform(OpKind::Finish { element })],
+            Some(Drag::Shape { tool, from, to }) => {
+                self.frame_pending = true;
+                match shape_of(tool, from, to) {
+                    Some(shape) => vec![self.perform(OpKind::Add {
+                        shape,
+                        color: self.color,
+                        width: self.width,
+                    })],
+                    None => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Erases every visible element the eraser touches at these screen points and did not
+    /// already erase in this drag: one `erase` op, or none.
+    fn erase_at(&mut self, points: &[Point]) -> Vec<Op> {
+        let radius = ERASER_RADIUS / self.view.zoom;
+        let world: Vec<Point> = points.iter().map(|p| self.world(*p)).collect();
+        let Some(Drag::Erase(erased)) = &mut self.drag else {
+            return Vec::new();
+        };
+        let mut targets = Vec::new();
+        for element in self.replica.doc.visible() {
+            if !erased.contains(&element.id)
+                && world.iter().any(|p| hits(element, p.x, p.y, radius))
+            {
+                targets.push(element.id.clone());
+            }
+        }
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        erased.extend(targets.iter().cloned());
+        vec![self.perform(OpKind::Erase { targets })]
+    }
+
+    /// Adds a text element with its top-left at a screen point; `None` for blank text.
+    pub fn add_text(&mut self, at: (f32, f32), text: &str) -> Option<Op> {
+        let text: String = text.trim().chars().take(MAX_TEXT_CHARS).collect();
+        if text.is_empty() {
+            return None;
+        }
+        let at = self.world(Point::new(at.0, at.1, 0.5));
+        Some(self.perform(OpKind::Add {
+            shape: Shape::Text {
+                at,
+                text,
+                size: text_size(self.width),
+            },
+            color: self.color,
+            width: self.width,
+        }))
+    }
+
+    /// The font size text gets now, in screen pixels (for the text input).
+    pub fn text_screen_size(&self) -> f32 {
+        text_size(self.width) * self.view.zoom
+    }
+
+    /// Undoes my latest op, if any; returns the op to broadcast.
+    pub fn undo(&mut self) -> Option<Op> {
+        let (op, changes) = self.replica.undo()?;
+        self.absorb(changes);
+        Some(op)
+    }
+
+    /// Redoes my latest undo, if any; returns the op to broadcast.
+    pub fn redo(&mut self) -> Option<Op> {
+        let (op, changes) = self.replica.redo()?;
+        self.absorb(changes);
+        Some(op)
+    }
+
+    /// Clears what I can see; returns the op to broadcast.
+    pub fn clear(&mut self) -> Op {
+        let (op, changes) = self.replica.clear();
+        self.absorb(changes);
+        op
+    }
+
+    /// The number of visible elements.
+    pub fn visible_count(&self) -> usize {
+        self.replica.doc.visible().count()
+    }
+
+    /// My summary for a peer whose channel just opened.
+    pub fn hello(&self) -> ChannelMessage {
+        ChannelMessage::Hello {
+            have: self.replica.doc.version_vector(),
+        }
+    }
+
+    /// What a peer that has `have` lacks, in batches of at most [`SYNC_BATCH_BYTES`] (by
+    /// estimate), each author's ops in order.
+    pub fn sync_reply(&self, have: &VersionVector) -> Vec<Vec<Op>> {
+        let missing = self.replica.doc.missing_from(have);
+        batches(&missing, SYNC_BATCH_BYTES)
             .into_iter()
-            .filter(|message| !matches!(self.apply(&author, message), Applied::Ignored(_)))
+            .map(|batch| batch.into_iter().cloned().collect())
             .collect()
     }
 
-    /// Takes data that arrived on `from`'s data channel: checks it, applies it, paints it.
+    /// Integrates ops from storage: each validated, the bad ones skipped. Returns how many
+    /// were integrated.
+    pub fn load(&mut self, ops: Vec<Op>) -> usize {
+        let mut integrated = 0;
+        for op in ops {
+            if let Err(err) = op.validate() {
+                warn(&format!("stored op skipped: {err}"));
+                continue;
+            }
+            let changes = self.replica.doc.apply(op);
+            integrated += changes.integrated;
+            self.absorb(changes);
+        }
+        // Loaded strokes are as drawn as they will get: commit them all.
+        self.live.clear();
+        self.repaint_pending = true;
+        integrated
+    }
+
+    /// Takes data that arrived on `from`'s channel: checks it, integrates what it may, and
+    /// says what else it asks for. `in_room` tells the peers present (from signaling).
     ///
-    /// This is exactly what the channel's `onmessage` does, so tests feed it what a peer could.
-    pub fn receive(&mut self, from: &PeerId, data: &JsValue) -> Result<Applied, ReceiveError> {
+    /// This is exactly what the channels' `onmessage` does, so tests feed it what a peer could.
+    pub fn receive(
+        &mut self,
+        from: &PeerId,
+        data: &JsValue,
+        in_room: impl Fn(&PeerId) -> bool,
+    ) -> Result<Received, ReceiveError> {
         let Some(text) = data.dyn_ref::<js_sys::JsString>() else {
             return Err(ReceiveError::NotText);
         };
         // A UTF-8 encoding is never shorter than the UTF-16 one, so a string over the limit in
         // UTF-16 units is over it in bytes too: refuse it before copying it into wasm memory.
         let units = text.length() as usize;
-        if units > MAX_PEER_MESSAGE_BYTES {
-            return Err(ReceiveError::Rejected(PeerMessageError::TooLarge(units)));
+        if units > MAX_MESSAGE_BYTES {
+            return Err(ReceiveError::Rejected(MessageError::TooLarge(units)));
         }
-        self.receive_text(from, &String::from(text))
+        self.receive_text(from, &String::from(text), in_room)
     }
 
-    /// Checks a peer's JSON text, applies it and paints the change.
-    pub fn receive_text(&mut self, from: &PeerId, text: &str) -> Result<Applied, ReceiveError> {
-        PeerMessage::check_size(text.len()).map_err(ReceiveError::Rejected)?;
-        let message: PeerMessage = wire::decode(text)
-            .map_err(|why| ReceiveError::Rejected(PeerMessageError::Malformed(why)))?;
+    /// Checks a peer's JSON text and acts on it (see [`Board::receive`]).
+    pub fn receive_text(
+        &mut self,
+        from: &PeerId,
+        text: &str,
+        in_room: impl Fn(&PeerId) -> bool,
+    ) -> Result<Received, ReceiveError> {
+        ChannelMessage::check_size(text.len()).map_err(ReceiveError::Rejected)?;
+        let message: ChannelMessage = wire::decode(text)
+            .map_err(|why| ReceiveError::Rejected(MessageError::Malformed(why)))?;
         message.validate().map_err(ReceiveError::Rejected)?;
-        Ok(self.apply(from, &message))
+        Ok(match message {
+            ChannelMessage::Hello { have } => Received::Hello(have),
+            ChannelMessage::Cursor { at, color } => Received::Cursor { at, color },
+            ChannelMessage::Ops { ops } => {
+                let (mut integrated, mut dropped) = (0, 0);
+                for op in ops {
+                    if !accept_op(&self.replica.me, from, &op.author, &in_room) {
+                        warn(&format!(
+                            "dropped an op by {} handed over by {from}",
+                            op.author
+                        ));
+                        dropped += 1;
+                        continue;
+                    }
+                    let changes = self.replica.doc.apply(op);
+                    integrated += changes.integrated;
+                    self.absorb(changes);
+                }
+                Received::Ops {
+                    integrated,
+                    dropped,
+                }
+            }
+        })
     }
+}
 
-    /// Applies a checked message from `author` and paints what it added.
-    fn apply(&mut self, author: &PeerId, message: &PeerMessage) -> Applied {
-        let applied = self.drawing.apply(author, message);
-        if let Applied::Drawn { index, from } = applied
-            && let Some(stroke) = self.drawing.strokes().get(index)
-        {
-            self.canvas.paint(stroke, from);
-        }
-        applied
+/// The shape a two-corner tool makes between two world points; `None` for a zero-size drag.
+fn shape_of(tool: Tool, from: Point, to: Point) -> Option<Shape> {
+    if from.x == to.x && from.y == to.y {
+        return None;
     }
+    match tool {
+        Tool::Line => Some(Shape::Line { from, to }),
+        Tool::Rect => Some(Shape::Rect { from, to }),
+        Tool::Ellipse => Some(Shape::Ellipse { from, to }),
+        _ => None,
+    }
+}
+
+/// `value` rounded to the nearest 1/16.
+fn quantize(value: f32) -> f32 {
+    (value * 16.0).round() / 16.0
+}
+
+fn warn(what: &str) {
+    web_sys::console::warn_1(&JsValue::from_str(what));
 }

@@ -1,21 +1,28 @@
-//! The drawing surface: a `<canvas>` that paints strokes sharply on any screen, and the pointer
-//! input on it.
+//! The drawing surface: a `<canvas>` that paints elements sharply on any screen, the painting
+//! code itself (one function per element, used for the screen and for the PNG export alike), and
+//! the pointer input on a canvas.
 //!
-//! Drawing coordinates are CSS pixels from the canvas's top-left corner. The backing store has
-//! `devicePixelRatio` device pixels per CSS pixel and the context is scaled to match, so lines are
-//! sharp on HiDPI screens while every peer still agrees on where a point is.
+//! Elements live in drawing ("world") coordinates; the [`View`] maps them to the canvas's CSS
+//! pixels. The backing store has `devicePixelRatio` device pixels per CSS pixel and the context's
+//! transform folds ratio, zoom and pan together, so lines are sharp on HiDPI screens at any zoom
+//! while every peer still agrees on where a point is.
 //!
 //! Resizing a canvas's backing store wipes it (the tutorial's drawing vanished on every window
 //! resize); [`Canvas::resize`] is therefore always followed by a repaint from the document.
 
-use crate::dom::Listener;
-use shared::drawing::{Drawing, Stroke};
+use crate::dom::{self, Listener};
+use shared::document::{Element, Shape};
 use shared::geometry::{Point, normalize_pressure, pressure_width};
+use shared::shapes::{ellipse_outline, text_height};
+use shared::view::View;
 use std::cell::{Cell, RefCell};
 use std::f64::consts::TAU;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{CanvasRenderingContext2d, Event, HtmlCanvasElement, PointerEvent};
+
+/// Segments an ellipse is drawn with: the same outline as the SVG export and the eraser's hit test.
+pub const ELLIPSE_SEGMENTS: usize = 64;
 
 /// A canvas and its 2D context, sized for the screen it is on.
 pub struct Canvas {
@@ -29,19 +36,34 @@ pub struct Canvas {
 impl Canvas {
     /// Takes over `element` and sizes its backing store to its current CSS box.
     pub fn new(element: HtmlCanvasElement) -> Result<Canvas, JsValue> {
+        let mut canvas = Canvas::wrap(element)?;
+        canvas.fit();
+        Ok(canvas)
+    }
+
+    /// A canvas outside the page (a layer, or an export), `css_width` × `css_height` CSS pixels at
+    /// `pixel_ratio`.
+    pub fn detached(css_width: f64, css_height: f64, pixel_ratio: f64) -> Result<Canvas, JsValue> {
+        let element = dom::document()?
+            .create_element("canvas")?
+            .dyn_into::<HtmlCanvasElement>()?;
+        let mut canvas = Canvas::wrap(element)?;
+        canvas.resize(css_width, css_height, pixel_ratio);
+        Ok(canvas)
+    }
+
+    fn wrap(element: HtmlCanvasElement) -> Result<Canvas, JsValue> {
         let context = element
             .get_context("2d")?
             .ok_or_else(|| JsValue::from_str("canvas has no 2d context"))?
             .dyn_into::<CanvasRenderingContext2d>()?;
-        let mut canvas = Canvas {
+        Ok(Canvas {
             element,
             context,
             css_width: 0.0,
             css_height: 0.0,
             pixel_ratio: 1.0,
-        };
-        canvas.fit();
-        Ok(canvas)
+        })
     }
 
     /// Resizes the backing store to the element's CSS box and the window's `devicePixelRatio`
@@ -68,8 +90,15 @@ impl Canvas {
             .set_width((self.css_width * ratio).round() as u32);
         self.element
             .set_height((self.css_height * ratio).round() as u32);
-        // A new backing store resets the context's state, the transform included.
-        if let Err(err) = self.context.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0) {
+        self.set_view(&View::default());
+    }
+
+    /// Points the context at `view`: world coordinates in, device pixels out. (A new backing
+    /// store resets the context's state, this transform and the line style included.)
+    pub fn set_view(&self, view: &View) {
+        let (r, z) = (self.pixel_ratio, f64::from(view.zoom));
+        let (dx, dy) = (-f64::from(view.x) * z * r, -f64::from(view.y) * z * r);
+        if let Err(err) = self.context.set_transform(r * z, 0.0, 0.0, r * z, dx, dy) {
             web_sys::console::warn_2(&"canvas transform refused:".into(), &err);
         }
         self.context.set_line_cap("round");
@@ -96,43 +125,108 @@ impl Canvas {
         self.pixel_ratio
     }
 
-    /// Clears every pixel.
+    /// Clears every pixel, whatever the view.
     pub fn clear(&self) {
-        self.context
-            .clear_rect(0.0, 0.0, self.css_width, self.css_height);
+        let ctx = &self.context;
+        ctx.save();
+        let _ = ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+        ctx.clear_rect(
+            0.0,
+            0.0,
+            f64::from(self.element.width()),
+            f64::from(self.element.height()),
+        );
+        ctx.restore();
     }
 
-    /// Paints the points `from..` of `stroke` (the increment [`Drawing::apply`] reported).
-    ///
-    /// Each segment is stroked on its own so its width follows the pressure at its end; round
-    /// caps join the pieces seamlessly. A segment from a point to itself (a click) is painted as
-    /// a dot, since a zero-length line may draw nothing.
-    pub fn paint(&self, stroke: &Stroke, from: usize) {
+    /// Copies `layer` (a canvas of the same backing size) over this one, pixel for pixel.
+    pub fn draw_layer(&self, layer: &Canvas) {
         let ctx = &self.context;
-        let color = stroke.color.to_string();
-        ctx.set_stroke_style_str(&color);
-        ctx.set_fill_style_str(&color);
-        for (a, b) in stroke.segments_from(from) {
-            let width = f64::from(pressure_width(stroke.width, b.pressure));
-            ctx.begin_path();
-            if a.x == b.x && a.y == b.y {
-                // Cannot fail: the radius is never negative.
-                let _ = ctx.arc(f64::from(b.x), f64::from(b.y), width / 2.0, 0.0, TAU);
-                ctx.fill();
-            } else {
-                ctx.set_line_width(width);
-                ctx.move_to(f64::from(a.x), f64::from(a.y));
-                ctx.line_to(f64::from(b.x), f64::from(b.y));
-                ctx.stroke();
+        ctx.save();
+        let _ = ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+        if let Err(err) = ctx.draw_image_with_html_canvas_element(&layer.element, 0.0, 0.0) {
+            web_sys::console::warn_2(&"layer not drawn:".into(), &err);
+        }
+        ctx.restore();
+    }
+
+    /// Paints `element` from its point `from` on (see [`paint_element`]).
+    pub fn paint(&self, element: &Element, from: usize) {
+        paint_element(&self.context, element, from);
+    }
+}
+
+/// Paints an element in world coordinates on `ctx`: the one painting code for the screen, its
+/// layers and the PNG export, so they cannot disagree.
+///
+/// A stroke is painted from its point `from` on (the increment the document reported), each
+/// segment stroked on its own so its width follows the pressure at its end; round caps join the
+/// pieces seamlessly. A segment from a point to itself (a click) is painted as a dot, since a
+/// zero-length line may draw nothing. Other shapes are outlines, painted whole.
+pub fn paint_element(ctx: &CanvasRenderingContext2d, element: &Element, from: usize) {
+    let color = element.color.to_string();
+    ctx.set_stroke_style_str(&color);
+    ctx.set_fill_style_str(&color);
+    let width = f64::from(element.width);
+    match &element.shape {
+        Shape::Stroke { points } => {
+            for i in from..points.len() {
+                let (a, b) = (points[i.saturating_sub(1)], points[i]);
+                let w = f64::from(pressure_width(element.width, b.pressure));
+                ctx.begin_path();
+                if a.x == b.x && a.y == b.y {
+                    // Cannot fail: the radius is never negative.
+                    let _ = ctx.arc(f64::from(b.x), f64::from(b.y), w / 2.0, 0.0, TAU);
+                    ctx.fill();
+                } else {
+                    ctx.set_line_width(w);
+                    ctx.move_to(f64::from(a.x), f64::from(a.y));
+                    ctx.line_to(f64::from(b.x), f64::from(b.y));
+                    ctx.stroke();
+                }
             }
         }
-    }
-
-    /// Clears and paints the whole document, oldest stroke first.
-    pub fn repaint(&self, drawing: &Drawing) {
-        self.clear();
-        for stroke in drawing.strokes() {
-            self.paint(stroke, 0);
+        Shape::Line { from, to } => {
+            ctx.set_line_width(width);
+            ctx.begin_path();
+            ctx.move_to(f64::from(from.x), f64::from(from.y));
+            ctx.line_to(f64::from(to.x), f64::from(to.y));
+            ctx.stroke();
+        }
+        Shape::Rect { from, to } => {
+            ctx.set_line_width(width);
+            ctx.stroke_rect(
+                f64::from(from.x.min(to.x)),
+                f64::from(from.y.min(to.y)),
+                f64::from((to.x - from.x).abs()),
+                f64::from((to.y - from.y).abs()),
+            );
+        }
+        Shape::Ellipse { from, to } => {
+            ctx.set_line_width(width);
+            ctx.begin_path();
+            for (i, (x, y)) in ellipse_outline(*from, *to, ELLIPSE_SEGMENTS)
+                .into_iter()
+                .enumerate()
+            {
+                if i == 0 {
+                    ctx.move_to(f64::from(x), f64::from(y));
+                } else {
+                    ctx.line_to(f64::from(x), f64::from(y));
+                }
+            }
+            ctx.close_path();
+            ctx.stroke();
+        }
+        Shape::Text { at, text, size } => {
+            // The same baseline as the SVG export: 80% down the line box.
+            ctx.set_font(&format!("{size}px sans-serif"));
+            ctx.set_text_baseline("alphabetic");
+            let _ = ctx.fill_text(
+                text,
+                f64::from(at.x),
+                f64::from(at.y + text_height(*size) * 0.8),
+            );
         }
     }
 }
@@ -153,11 +247,11 @@ extern "C" {
     /// A pointer event read at full precision. web-sys declares `clientX`/`clientY` as integers
     /// (an older IDL); browsers give them in fractions of a pixel, which HiDPI screens and pens
     /// make visible.
-    type PrecisePointer;
+    pub(crate) type PrecisePointer;
     #[wasm_bindgen(method, getter, js_name = clientX)]
-    fn client_x(this: &PrecisePointer) -> f64;
+    pub(crate) fn client_x(this: &PrecisePointer) -> f64;
     #[wasm_bindgen(method, getter, js_name = clientY)]
-    fn client_y(this: &PrecisePointer) -> f64;
+    pub(crate) fn client_y(this: &PrecisePointer) -> f64;
 }
 
 /// Pointer Events on the canvas turned into [`PenInput`]. Owns its listeners; dropping it stops

@@ -1,19 +1,29 @@
 //! Drawmesh's browser client: Rust compiled to wasm, thin glue between the browser and `shared`.
 //!
-//! Data flows one way: pointer input → [`PeerMessage`](shared::PeerMessage) → local
-//! [`Drawing`](shared::Drawing) → paint and broadcast; a peer's message → the same drawing →
-//! paint.
+//! Data flows one way: local input → an [`Op`](shared::document::Op) made on my
+//! [`Replica`](shared::document::Replica) → painted and broadcast; a peer's op → checked →
+//! integrated into the same document → painted. When a channel opens, the two sides swap
+//! version vectors and each sends what the other lacks, so everybody converges on one drawing.
 //!
 //! Module map:
-//! - [`app`]: wires the pieces together for one page: who I am, which room, the session's life.
-//! - [`ui`]: the menubar (tool, palette, current colour, my name, peers present, status).
-//! - [`canvas`]: the HiDPI `<canvas>` that paints strokes, and the pointer input on it.
-//! - [`board`]: the drawing document glue: local input and peer data in, strokes painted and
-//!   messages out, every peer message checked before it touches the drawing.
+//! - [`app`]: wires the pieces together for one page: who I am, which room, the session's life,
+//!   keyboard shortcuts, the animation frame, saving.
+//! - [`ui`]: the menubar (tools, width, palette and custom colour, undo/redo, clear, export,
+//!   zoom, my name, peers present, status), the text input and the clear dialog.
+//! - [`tools`]: the drawing tools and the sizes they derive from the width slider.
+//! - [`canvas`]: the HiDPI `<canvas>`, the one painting code for screen and export, and the pen
+//!   input on a canvas.
+//! - [`gestures`]: wheel and pinch zoom, middle-button and two-finger pan, hover.
+//! - [`board`]: my replica on its canvas: tools make ops, peers' ops are checked and integrated,
+//!   a committed layer plus a per-frame active layer paint them, sync replies are cut.
+//! - [`presence`]: peers' colours and their live cursors over the canvas.
+//! - [`storage`]: the room's drawing saved in `localStorage`.
+//! - [`export`]: PNG and SVG downloads of the drawing.
 //! - [`signaling`]: the server side of the conversation: access token, config, the SSE stream,
 //!   join, relay POSTs.
-//! - [`mesh`]: one `RTCPeerConnection` and `drawing` data channel per peer, ICE queueing,
-//!   broadcast. Each peer owns its callbacks and drops them when it leaves.
+//! - [`mesh`]: one `RTCPeerConnection` per peer with a reliable `drawing` channel and an
+//!   unreliable `cursors` channel, ICE queueing, paced sending. Each peer owns its callbacks and
+//!   drops them when it leaves.
 //! - [`dom`]: window and document access, event listeners owned by a handle.
 //! - [`wire`]: JSON encoding and decoding, in one place.
 
@@ -21,8 +31,13 @@ pub mod app;
 pub mod board;
 pub mod canvas;
 pub mod dom;
+pub mod export;
+pub mod gestures;
 pub mod mesh;
+pub mod presence;
 pub mod signaling;
+pub mod storage;
+pub mod tools;
 pub mod ui;
 pub mod wire;
 

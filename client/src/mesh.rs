@@ -1,8 +1,15 @@
-//! The mesh: one `RTCPeerConnection` per peer in the room, each with one ordered, reliable data
-//! channel labelled `drawing`.
+//! The mesh: one `RTCPeerConnection` per peer in the room, each with an ordered, reliable data
+//! channel labelled `drawing` (ops) and an unordered, unreliable one labelled `cursors`.
 //!
 //! The server decides who offers (`add-peer` with `offer: true` goes to the joiner): the offerer
-//! creates the channel and sends the offer, the other side answers and receives the channel. ICE
+//! creates the channels and sends the offer, the other side answers and receives the channels
+//! (told apart by label).
+//!
+//! Sending is paced per peer: a sync (a late joiner's whole drawing) is queued in the peer's
+//! outbox and fed to the channel while its `bufferedAmount` is below [`HIGH_WATER_BYTES`],
+//! resuming on `bufferedamountlow`; live messages to a peer with a backlog queue behind it instead
+//! of being dropped (a lost op would leave a gap that stalls its author's later ops). So a channel
+//! never gets near the 16 MiB at which Chromium closes it. ICE
 //! candidates trickle through the server's relay; those that arrive before the remote description
 //! is set are queued and added right after it, because `addIceCandidate` rejects them before
 //! (the tutorial lost them, and with them sometimes the connection).
@@ -19,9 +26,10 @@
 use crate::wire;
 use js_sys::Reflect;
 use shared::protocol::{ClientConfig, IceCandidate, RelayEvent, SdpType, SessionDescription};
+use shared::sync::{CURSOR_CHANNEL, DOC_CHANNEL};
 use shared::{PeerId, User};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
@@ -31,15 +39,24 @@ use web_sys::{
     RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 
-/// The label of the data channel strokes travel on.
-pub const CHANNEL_LABEL: &str = "drawing";
+/// The label of the data channel ops travel on.
+pub const CHANNEL_LABEL: &str = DOC_CHANNEL;
 /// Candidates kept per peer while its remote description is pending; a handful is normal, and a
 /// peer cannot make us hoard more.
 pub const MAX_QUEUED_CANDIDATES: usize = 64;
-/// Bytes a channel may have waiting to be sent before further messages to that peer are dropped.
-/// Chromium closes a channel whose buffer overflows (16 MiB); a peer that slow has lost the thread
-/// anyway, and the others must not wait for it.
-pub const MAX_BUFFERED_BYTES: u32 = 4 * 1024 * 1024;
+/// A channel is fed from its outbox while it has less than this waiting to be sent.
+pub const HIGH_WATER_BYTES: u32 = 1024 * 1024;
+/// `bufferedAmountLowThreshold`: the outbox resumes once the channel drains below this.
+pub const LOW_WATER_BYTES: u32 = 256 * 1024;
+/// Live messages queued for one peer, at most. A peer that far behind has lost the thread: it is
+/// dropped (it reconnects, and syncs afresh, when the server introduces us again).
+pub const MAX_QUEUED_MESSAGES: usize = 20_000;
+/// A cursor update is skipped for a peer whose cursor channel has this much waiting.
+pub const MAX_CURSOR_BUFFERED_BYTES: u32 = 64 * 1024;
+
+/// Messages produced on demand, one per send, so a large sync is encoded as it goes out rather
+/// than all at once.
+pub type Outgoing = Box<dyn Iterator<Item = String>>;
 
 /// What one peer asks the server to pass on to another.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,8 +109,10 @@ struct Inner {
     relay: Box<RelayHook>,
     on_data: Box<DataHook>,
     on_presence: Box<PresenceHook>,
+    on_open: RefCell<Option<Rc<OpenHook>>>,
 }
 
+type OpenHook = dyn Fn(&PeerId);
 type RelayHook = dyn Fn(&PeerId, Signal);
 type DataHook = dyn Fn(&PeerId, JsValue);
 type PresenceHook = dyn Fn(&[PeerSummary]);
@@ -118,8 +137,14 @@ impl Mesh {
                 relay: Box::new(relay),
                 on_data: Box::new(on_data),
                 on_presence: Box::new(on_presence),
+                on_open: RefCell::new(None),
             }),
         }
+    }
+
+    /// `on_open(peer)` hears when a peer's `drawing` channel opens (time to say hello).
+    pub fn set_on_open(&self, on_open: impl Fn(&PeerId) + 'static) {
+        *self.inner.on_open.borrow_mut() = Some(Rc::new(on_open));
     }
 
     /// Connects to `user`. With `offer` we create the channel and send the offer; otherwise we
@@ -144,6 +169,13 @@ impl Mesh {
         );
         if offer {
             peer.attach_channel(pc.create_data_channel(CHANNEL_LABEL));
+            // Cursors are stale the moment a newer one exists: never resend, never wait.
+            let init = web_sys::RtcDataChannelInit::new();
+            init.set_ordered(false);
+            init.set_max_retransmits(0);
+            peer.attach_cursor_channel(
+                pc.create_data_channel_with_data_channel_dict(CURSOR_CHANNEL, &init),
+            );
         }
         let replaced = self.inner.peers.borrow_mut().insert(user.id.clone(), peer);
         drop(replaced);
@@ -228,28 +260,78 @@ impl Mesh {
         });
     }
 
-    /// Sends `text` on every open channel; returns how many peers it went to. A channel that
-    /// refuses (closing, or its buffer full) is skipped with a warning.
+    /// Sends `text` on every open `drawing` channel (queued behind a backlog, see the module
+    /// docs); returns how many peers it went to.
     pub fn broadcast(&self, text: &str) -> usize {
+        let ids: Vec<PeerId> = self.inner.peers.borrow().keys().cloned().collect();
+        ids.iter().filter(|id| self.send_to(id, text)).count()
+    }
+
+    /// Sends `text` to one peer's `drawing` channel, or queues it behind the peer's backlog.
+    /// False when the peer has no open channel.
+    pub fn send_to(&self, id: &PeerId, text: &str) -> bool {
+        let overflow = {
+            let mut peers = self.inner.peers.borrow_mut();
+            let Some(peer) = peers.get_mut(id) else {
+                return false;
+            };
+            if peer.open_channel().is_none() {
+                return false;
+            }
+            peer.outbox.live.push_back(text.to_owned());
+            peer.outbox.live.len() > MAX_QUEUED_MESSAGES
+        };
+        if overflow {
+            warn_text(&format!("peer {id} is not keeping up; disconnecting"));
+            self.remove_peer(id);
+            return false;
+        }
+        self.inner.pump(id);
+        true
+    }
+
+    /// Sends a peer a stream of messages (a sync), paced by its channel's buffered amount. A
+    /// newer sync to the same peer replaces one still going out (the newer answers a newer
+    /// hello, so it holds everything needed).
+    pub fn send_paced(&self, id: &PeerId, messages: Outgoing) {
+        if let Some(peer) = self.inner.peers.borrow_mut().get_mut(id) {
+            peer.outbox.sync = Some(messages);
+        }
+        self.inner.pump(id);
+    }
+
+    /// Sends `text` on every open `cursors` channel that is not backed up; a cursor that does
+    /// not go out is simply superseded by the next.
+    pub fn broadcast_cursor(&self, text: &str) {
         let peers = self.inner.peers.borrow();
-        let mut sent = 0;
         for peer in peers.values() {
-            let Some(channel) = peer.open_channel() else {
+            let Some(channel) = peer
+                .cursor_channel
+                .as_ref()
+                .filter(|c| c.ready_state() == RtcDataChannelState::Open)
+            else {
                 continue;
             };
-            if channel.buffered_amount() > MAX_BUFFERED_BYTES {
-                warn_text(&format!(
-                    "{} is not keeping up; message dropped",
-                    peer.user.username
-                ));
-                continue;
-            }
-            match channel.send_with_str(text) {
-                Ok(()) => sent += 1,
-                Err(err) => warn(&format!("could not send to {}", peer.user.username), &err),
+            if channel.buffered_amount() < MAX_CURSOR_BUFFERED_BYTES {
+                let _ = channel.send_with_str(text);
             }
         }
-        sent
+    }
+
+    /// True when `id` is a peer of this mesh (present in the room, as signaling told us).
+    pub fn contains(&self, id: &PeerId) -> bool {
+        self.inner
+            .peers
+            .try_borrow()
+            .map(|peers| peers.contains_key(id))
+            .unwrap_or(false)
+    }
+
+    /// Messages waiting in a peer's outbox (live ones, plus one if a sync is under way).
+    pub fn queued(&self, id: &PeerId) -> usize {
+        self.inner.peers.borrow().get(id).map_or(0, |p| {
+            p.outbox.live.len() + usize::from(p.outbox.sync.is_some())
+        })
     }
 
     /// The peers, sorted by name.
@@ -299,7 +381,38 @@ impl Inner {
         (self.on_presence)(&summaries);
     }
 
-    /// Takes the channel the other side created (we are the answerer).
+    /// Feeds a peer's channel from its outbox while the channel's buffer is below the high
+    /// water mark; the channel's `bufferedamountlow` calls this again.
+    fn pump(&self, id: &PeerId) {
+        let mut peers = self.peers.borrow_mut();
+        let Some(peer) = peers.get_mut(id) else {
+            return;
+        };
+        let Some(channel) = peer.open_channel().cloned() else {
+            return;
+        };
+        while channel.buffered_amount() < HIGH_WATER_BYTES {
+            let next = match peer.outbox.live.pop_front() {
+                Some(text) => Some(text),
+                None => match peer.outbox.sync.as_mut().and_then(Iterator::next) {
+                    Some(text) => Some(text),
+                    None => {
+                        peer.outbox.sync = None;
+                        None
+                    }
+                },
+            };
+            let Some(text) = next else {
+                break;
+            };
+            if let Err(err) = channel.send_with_str(&text) {
+                warn(&format!("could not send to {}", peer.user.username), &err);
+                break;
+            }
+        }
+    }
+
+    /// Takes a channel the other side created (we are the answerer), by its label.
     fn adopt_channel(&self, id: &PeerId, generation: u64, channel: RtcDataChannel) {
         {
             let mut peers = self.peers.borrow_mut();
@@ -310,6 +423,13 @@ impl Inner {
                         && channel.label() == CHANNEL_LABEL =>
                 {
                     peer.attach_channel(channel);
+                }
+                Some(peer)
+                    if peer.generation == generation
+                        && peer.cursor_channel.is_none()
+                        && channel.label() == CURSOR_CHANNEL =>
+                {
+                    peer.attach_cursor_channel(channel);
                 }
                 _ => {
                     warn_text("unexpected data channel closed");
@@ -366,13 +486,22 @@ fn remove_later(mesh: Weak<Inner>, id: PeerId, generation: u64) {
     });
 }
 
-/// One peer: its connection, its channel once there is one, and the callbacks on both.
+/// What waits to go out to one peer: live messages first, then the sync under way.
+#[derive(Default)]
+struct Outbox {
+    live: VecDeque<String>,
+    sync: Option<Outgoing>,
+}
+
+/// One peer: its connection, its channels once there are some, and the callbacks on them.
 struct Peer {
     user: User,
     /// Tells this connection apart from an earlier or later one to the same peer.
     generation: u64,
     pc: RtcPeerConnection,
     channel: Option<RtcDataChannel>,
+    cursor_channel: Option<RtcDataChannel>,
+    outbox: Outbox,
     remote_description_set: bool,
     queued_candidates: Vec<IceCandidate>,
     // The connection's handlers: only held, so they live exactly as long as the peer.
@@ -383,6 +512,7 @@ struct Peer {
     on_open: Closure<dyn FnMut(web_sys::Event)>,
     on_message: Closure<dyn FnMut(MessageEvent)>,
     on_close: Closure<dyn FnMut(web_sys::Event)>,
+    on_buffered_low: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 impl Peer {
@@ -427,10 +557,23 @@ impl Peer {
             })
         };
         let on_open = {
-            let mesh = mesh.clone();
+            let (mesh, id) = (mesh.clone(), id.clone());
             Closure::<dyn FnMut(_)>::new(move |_: web_sys::Event| {
                 if let Some(inner) = mesh.upgrade() {
                     inner.notify_presence();
+                    // Cloned out of the cell, so the hook may set another one.
+                    let hook = inner.on_open.borrow().clone();
+                    if let Some(hook) = hook {
+                        hook(&id);
+                    }
+                }
+            })
+        };
+        let on_buffered_low = {
+            let (mesh, id) = (mesh.clone(), id.clone());
+            Closure::<dyn FnMut(_)>::new(move |_: web_sys::Event| {
+                if let Some(inner) = mesh.upgrade() {
+                    inner.pump(&id);
                 }
             })
         };
@@ -458,6 +601,8 @@ impl Peer {
             generation,
             pc,
             channel: None,
+            cursor_channel: None,
+            outbox: Outbox::default(),
             remote_description_set: false,
             queued_candidates: Vec::new(),
             _on_ice_candidate: on_ice_candidate,
@@ -466,6 +611,7 @@ impl Peer {
             on_open,
             on_message,
             on_close,
+            on_buffered_low,
         }
     }
 
@@ -473,7 +619,16 @@ impl Peer {
         channel.set_onopen(Some(self.on_open.as_ref().unchecked_ref()));
         channel.set_onmessage(Some(self.on_message.as_ref().unchecked_ref()));
         channel.set_onclose(Some(self.on_close.as_ref().unchecked_ref()));
+        channel.set_buffered_amount_low_threshold(LOW_WATER_BYTES);
+        channel.set_onbufferedamountlow(Some(self.on_buffered_low.as_ref().unchecked_ref()));
         self.channel = Some(channel);
+    }
+
+    /// The cursor channel shares the message handler: what arrives is checked the same way.
+    /// Its closing costs nothing but cursors, so it has no close handler.
+    fn attach_cursor_channel(&mut self, channel: RtcDataChannel) {
+        channel.set_onmessage(Some(self.on_message.as_ref().unchecked_ref()));
+        self.cursor_channel = Some(channel);
     }
 
     fn open_channel(&self) -> Option<&RtcDataChannel> {
@@ -493,6 +648,11 @@ impl Drop for Peer {
             channel.set_onopen(None);
             channel.set_onmessage(None);
             channel.set_onclose(None);
+            channel.set_onbufferedamountlow(None);
+            channel.close();
+        }
+        if let Some(channel) = &self.cursor_channel {
+            channel.set_onmessage(None);
             channel.close();
         }
         self.pc.close();

@@ -1,15 +1,24 @@
-//! The menubar and the stage: logo, pencil tool, colour palette, current colour, my name, the
-//! peers present and the connection status, above the drawing canvas.
+//! The menubar and the stage: logo, tools, line width, colour palette and custom colour, undo,
+//! redo, clear, export and zoom; my name, the peers present and the connection status; below
+//! them the drawing canvas, the overlay of peers' cursors, the text input and the clear dialog.
 //!
 //! The elements carry the ids and `data-*` attributes the end-to-end tests read (`#board`,
 //! `#status[data-state]`, `#peers[data-count] > li[data-peer-id]`, `#username`,
-//! `.swatch[data-color]`). Names from the network only ever go in through `textContent`.
+//! `.swatch[data-color]`, `[data-tool]`, `#width`, `#color-custom`, `#undo`, `#redo`, `#clear`,
+//! `#clear-dialog`, `#export-png`, `#export-svg`, `#zoom`, `#cursors`, `#text-input`). Names from
+//! the network only ever go in through `textContent`.
+//!
+//! The menubar's groups never break inside; at narrow widths the bar wraps between groups onto
+//! a second row rather than cutting names off.
 
 use crate::dom::{self, Listener};
 use crate::mesh::PeerSummary;
+use crate::tools::{DEFAULT_WIDTH, Tool, WIDTH_RANGE};
+use shared::PeerId;
 use shared::color::{Color, PALETTE};
+use shared::document::MAX_TEXT_CHARS;
 use wasm_bindgen::prelude::*;
-use web_sys::{Element, HtmlCanvasElement};
+use web_sys::{Element, HtmlCanvasElement, HtmlDialogElement, HtmlInputElement};
 
 /// The connection status shown in the menubar, and in `#status[data-state]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,15 +47,44 @@ impl Status {
 
 const LOGO_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M2.5 19.5 9 10.5l4.2 5.2 2.8-3.2 5.5 7z"/><circle cx="16.5" cy="6.5" r="2"/></svg>"#;
 const PENCIL_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 20l1.2-4.8L15.6 4.8a2.1 2.1 0 0 1 3 0l.6.6a2.1 2.1 0 0 1 0 3L8.8 18.8z"/><path d="M13.8 6.6l3.6 3.6"/></svg>"#;
-const PALETTE_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 3a9 9 0 1 0 0 18c1 0 1.7-.7 1.7-1.6 0-.5-.2-.8-.5-1.2-.3-.3-.5-.7-.5-1.1 0-.9.8-1.7 1.7-1.7h2a4.7 4.7 0 0 0 4.6-4.7C21 6.5 17 3 12 3z"/><circle cx="7.5" cy="11.5" r="1.2"/><circle cx="10.5" cy="7.5" r="1.2"/><circle cx="15" cy="7.8" r="1.2"/></svg>"#;
+const ERASER_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M8.5 20H20"/><path d="M4.6 15.4l9.9-9.9a2 2 0 0 1 2.8 0l2.2 2.2a2 2 0 0 1 0 2.8L11 19H8.2l-3.6-3.6z"/><path d="M9.2 10.8l5 5"/></svg>"#;
+const LINE_SVG: &str =
+    r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 19L19 5"/></svg>"#;
+const RECT_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><rect x="4" y="6" width="16" height="12" rx="1"/></svg>"#;
+const ELLIPSE_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><ellipse cx="12" cy="12" rx="8.5" ry="6.5"/></svg>"#;
+const TEXT_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 6V4.5h14V6"/><path d="M12 4.5v15"/><path d="M9 19.5h6"/></svg>"#;
+const UNDO_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M9 14L4 9l5-5"/><path d="M4 9h10.5a5.5 5.5 0 0 1 0 11H11"/></svg>"#;
+const REDO_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M15 14l5-5-5-5"/><path d="M20 9H9.5a5.5 5.5 0 0 0 0 11H13"/></svg>"#;
+const CLEAR_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 7h16"/><path d="M10 11v6M14 11v6"/><path d="M6 7l1 12a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2l1-12"/><path d="M9 7V4h6v3"/></svg>"#;
+const DOWNLOAD_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 4v11"/><path d="M7 10.5l5 5 5-5"/><path d="M5 20h14"/></svg>"#;
 
-/// The page's interface: the menubar elements the app updates, and the canvas.
+/// The tool buttons: tool, icon, title.
+const TOOL_BUTTONS: [(Tool, &str, &str); 6] = [
+    (Tool::Pen, PENCIL_SVG, "Pen"),
+    (Tool::Eraser, ERASER_SVG, "Eraser"),
+    (Tool::Line, LINE_SVG, "Line"),
+    (Tool::Rect, RECT_SVG, "Rectangle"),
+    (Tool::Ellipse, ELLIPSE_SVG, "Ellipse"),
+    (Tool::Text, TEXT_SVG, "Text"),
+];
+
+/// The page's interface: the elements the app updates or listens to.
 pub struct Ui {
+    root: Element,
     status: Element,
     peers: Element,
     username: Element,
     current_color: Element,
     palette: Element,
+    custom_color: HtmlInputElement,
+    width: HtmlInputElement,
+    tools: Element,
+    undo: Element,
+    redo: Element,
+    zoom: Element,
+    clear_dialog: Element,
+    cursors: Element,
+    text_input: HtmlInputElement,
     canvas: HtmlCanvasElement,
 }
 
@@ -61,22 +99,59 @@ impl Ui {
                 )
             })
             .collect();
+        let tools: String = TOOL_BUTTONS
+            .iter()
+            .map(|(tool, icon, title)| {
+                format!(
+                    r#"<button type="button" class="icon-link tool" data-tool="{name}" title="{title}" aria-label="{title}" aria-pressed="false">{icon}</button>"#,
+                    name = tool.name()
+                )
+            })
+            .collect();
+        let (min, max) = (WIDTH_RANGE.start(), WIDTH_RANGE.end());
         root.set_inner_html(&format!(
             r#"<div class="shell">
 <header class="menubar">
-  <a class="icon-link logo" href="/" title="Drawmesh: new room">{LOGO_SVG}<span class="brand">Drawmesh</span></a>
+  <div class="group">
+    <a class="icon-link logo" href="/" title="Drawmesh: new room">{LOGO_SVG}<span class="brand">Drawmesh</span></a>
+  </div>
+  <div class="group tools" role="toolbar" aria-label="Tools">{tools}</div>
+  <div class="group style">
+    <input type="range" id="width" min="{min}" max="{max}" step="1" value="{DEFAULT_WIDTH}" title="Line width" aria-label="Line width">
+    <div class="palette" role="group" aria-label="Colours">{swatches}</div>
+    <label class="custom-color" title="Custom colour"><input type="color" id="color-custom" aria-label="Custom colour"></label>
+    <span id="current-color" class="current-color" title="Current colour"></span>
+  </div>
+  <div class="group actions">
+    <button type="button" id="undo" class="icon-link" title="Undo (Ctrl+Z)" aria-label="Undo" disabled>{UNDO_SVG}</button>
+    <button type="button" id="redo" class="icon-link" title="Redo (Ctrl+Shift+Z)" aria-label="Redo" disabled>{REDO_SVG}</button>
+    <button type="button" id="clear" class="icon-link" title="Clear the drawing" aria-label="Clear">{CLEAR_SVG}</button>
+    <span class="divider"></span>
+    <button type="button" id="export-png" class="icon-link export" title="Download as PNG">{DOWNLOAD_SVG}<span>PNG</span></button>
+    <button type="button" id="export-svg" class="icon-link export" title="Download as SVG">{DOWNLOAD_SVG}<span>SVG</span></button>
+    <span class="divider"></span>
+    <button type="button" id="zoom" class="icon-link zoom" title="Zoom (click: reset to 100%)">100%</button>
+  </div>
   <span class="spacer"></span>
-  <button type="button" class="icon-link tool active" title="Pencil" aria-pressed="true">{PENCIL_SVG}</button>
-  <span class="divider"></span>
-  <span class="icon-link palette-icon" title="Colours">{PALETTE_SVG}</span>
-  <div class="palette" role="group" aria-label="Colours">{swatches}</div>
-  <span id="current-color" class="current-color" title="Current colour"></span>
-  <span class="spacer"></span>
-  <ul id="peers" class="peers" data-count="0" aria-label="Peers in this room"></ul>
-  <span id="username" class="username" title="You"></span>
-  <span id="status" class="status" data-state="connecting" role="status">Connecting…</span>
+  <div class="group presence">
+    <ul id="peers" class="peers" data-count="0" aria-label="Peers in this room"></ul>
+    <span id="username" class="username" title="You"></span>
+    <span id="status" class="status" data-state="connecting" role="status">Connecting…</span>
+  </div>
 </header>
-<main class="stage"><canvas id="board"></canvas></main>
+<main class="stage">
+  <canvas id="board" data-zoom="1"></canvas>
+  <div id="cursors" class="cursors" aria-hidden="true"></div>
+  <input id="text-input" class="text-input" type="text" maxlength="{MAX_TEXT_CHARS}" autocomplete="off" spellcheck="false" hidden>
+</main>
+<dialog id="clear-dialog" class="dialog">
+  <p><strong>Clear the drawing?</strong></p>
+  <p>Everything you can see is removed for everyone in the room. You can undo it.</p>
+  <div class="dialog-buttons">
+    <button type="button" id="clear-cancel">Cancel</button>
+    <button type="button" id="clear-confirm" class="danger">Clear</button>
+  </div>
+</dialog>
 </div>"#
         ));
         let find = |selector: &str| {
@@ -84,15 +159,26 @@ impl Ui {
                 .ok_or_else(|| JsValue::from_str(&format!("{selector} missing")))
         };
         let ui = Ui {
+            root: root.clone(),
             status: find("#status")?,
             peers: find("#peers")?,
             username: find("#username")?,
             current_color: find("#current-color")?,
             palette: find(".palette")?,
+            custom_color: find("#color-custom")?.dyn_into()?,
+            width: find("#width")?.dyn_into()?,
+            tools: find(".tools")?,
+            undo: find("#undo")?,
+            redo: find("#redo")?,
+            zoom: find("#zoom")?,
+            clear_dialog: find("#clear-dialog")?,
+            cursors: find("#cursors")?,
+            text_input: find("#text-input")?.dyn_into()?,
             canvas: find("#board")?.dyn_into()?,
         };
         ui.set_username(username);
         ui.select_color(color);
+        ui.select_tool(Tool::Pen);
         Ok(ui)
     }
 
@@ -101,31 +187,170 @@ impl Ui {
         &self.canvas
     }
 
-    /// Listens for swatch clicks: the swatch becomes the selected one and `on_pick` hears its
-    /// colour. The listener lives as long as the returned handle.
-    pub fn on_pick(&self, on_pick: impl Fn(Color) + 'static) -> Listener {
-        let palette = self.palette.clone();
-        let current_color = self.current_color.clone();
+    /// The overlay the peers' cursors live in.
+    pub fn cursors(&self) -> &Element {
+        &self.cursors
+    }
+
+    /// The text tool's input.
+    pub fn text_input(&self) -> &HtmlInputElement {
+        &self.text_input
+    }
+
+    /// Listens for colour picks (a swatch, or the custom colour input): the pick becomes the
+    /// selected colour and `on_pick` hears it. The listeners live as long as the returned handles.
+    pub fn on_pick(&self, on_pick: impl Fn(Color) + 'static) -> Vec<Listener> {
+        let on_pick = std::rc::Rc::new(on_pick);
+        let (palette, current_color, custom) = (
+            self.palette.clone(),
+            self.current_color.clone(),
+            self.custom_color.clone(),
+        );
         // One listener on the palette rather than one per swatch.
-        Listener::new(&self.palette, "click", move |e| {
-            let swatch = e
+        let swatches = {
+            let on_pick = on_pick.clone();
+            let (palette, current_color, custom) =
+                (palette.clone(), current_color.clone(), custom.clone());
+            Listener::new(&self.palette, "click", move |e| {
+                let swatch = e
+                    .target()
+                    .and_then(|t| t.dyn_into::<Element>().ok())
+                    .and_then(|t| t.closest(".swatch").ok().flatten());
+                let Some(color) = swatch
+                    .and_then(|s| s.get_attribute("data-color"))
+                    .and_then(|c| Color::parse(&c).ok())
+                else {
+                    return;
+                };
+                show_color(&palette, &current_color, &custom, color);
+                on_pick(color);
+            })
+        };
+        let custom_input = {
+            let custom_el = custom.clone();
+            Listener::new(&self.custom_color, "input", move |_| {
+                let Ok(color) = Color::parse(&custom_el.value()) else {
+                    return;
+                };
+                show_color(&palette, &current_color, &custom, color);
+                on_pick(color);
+            })
+        };
+        vec![swatches, custom_input]
+    }
+
+    /// Shows `color` as the selected colour (its swatch, if it has one).
+    pub fn select_color(&self, color: Color) {
+        show_color(
+            &self.palette,
+            &self.current_color,
+            &self.custom_color,
+            color,
+        );
+    }
+
+    /// Listens for tool picks; the picked tool is shown as active.
+    pub fn on_tool(&self, on_tool: impl Fn(Tool) + 'static) -> Listener {
+        let tools = self.tools.clone();
+        Listener::new(&self.tools, "click", move |e| {
+            let tool = e
                 .target()
                 .and_then(|t| t.dyn_into::<Element>().ok())
-                .and_then(|t| t.closest(".swatch").ok().flatten());
-            let Some(color) = swatch
-                .and_then(|s| s.get_attribute("data-color"))
-                .and_then(|c| Color::parse(&c).ok())
-            else {
-                return;
-            };
-            show_color(&palette, &current_color, color);
-            on_pick(color);
+                .and_then(|t| t.closest("[data-tool]").ok().flatten())
+                .and_then(|b| b.get_attribute("data-tool"))
+                .and_then(|name| Tool::parse(&name));
+            if let Some(tool) = tool {
+                show_tool(&tools, tool);
+                on_tool(tool);
+            }
         })
     }
 
-    /// Shows `color` as the selected swatch and the current colour.
-    pub fn select_color(&self, color: Color) {
-        show_color(&self.palette, &self.current_color, color);
+    /// Shows `tool` as the active one.
+    pub fn select_tool(&self, tool: Tool) {
+        show_tool(&self.tools, tool);
+    }
+
+    /// Listens for line width changes.
+    pub fn on_width(&self, on_width: impl Fn(f32) + 'static) -> Listener {
+        let input = self.width.clone();
+        Listener::new(&self.width, "input", move |_| {
+            if let Ok(width) = input.value().parse::<f32>() {
+                on_width(width);
+            }
+        })
+    }
+
+    /// Listens for clicks on the element with this id (`undo`, `redo`, `clear`, ...).
+    pub fn on_click(&self, id: &str, on_click: impl Fn() + 'static) -> Result<Listener, JsValue> {
+        let button = self
+            .root
+            .query_selector(&format!("#{id}"))?
+            .ok_or_else(|| JsValue::from_str(&format!("#{id} missing")))?;
+        Ok(Listener::new(&button, "click", move |_| on_click()))
+    }
+
+    /// Enables or disables the undo and redo buttons.
+    pub fn set_history(&self, can_undo: bool, can_redo: bool) {
+        for (button, enabled) in [(&self.undo, can_undo), (&self.redo, can_redo)] {
+            let _ = button.toggle_attribute_with_force("disabled", !enabled);
+        }
+    }
+
+    /// Shows the zoom, as a percentage and in `#board[data-zoom]`.
+    pub fn set_zoom(&self, zoom: f32) {
+        self.zoom
+            .set_text_content(Some(&format!("{}%", (zoom * 100.0).round())));
+        let _ = self.canvas.set_attribute("data-zoom", &zoom.to_string());
+    }
+
+    /// Opens the clear confirmation.
+    pub fn open_clear_dialog(&self) {
+        if let Some(dialog) = self.clear_dialog.dyn_ref::<HtmlDialogElement>()
+            && !dialog.open()
+            && dialog.show_modal().is_err()
+        {
+            // Not connected to a document, say: show it without the modality.
+            dialog.set_open(true);
+        }
+    }
+
+    /// Closes the clear confirmation.
+    pub fn close_clear_dialog(&self) {
+        if let Some(dialog) = self.clear_dialog.dyn_ref::<HtmlDialogElement>() {
+            dialog.close();
+        }
+    }
+
+    /// Shows the text input with its top-left at a screen point of the canvas, in `color` at
+    /// `size` screen pixels, focused and empty.
+    pub fn open_text(&self, at: (f32, f32), size: f32, color: Color) {
+        let input = &self.text_input;
+        input.set_value("");
+        let _ = input.set_attribute(
+            "style",
+            &format!(
+                "left:{}px;top:{}px;font-size:{size}px;height:{}px;color:{color}",
+                at.0,
+                at.1,
+                size * 1.25
+            ),
+        );
+        input.set_hidden(false);
+        let _ = input.focus();
+    }
+
+    /// Hides the text input; returns what was typed.
+    pub fn close_text(&self) -> String {
+        let text = self.text_input.value();
+        self.text_input.set_value("");
+        self.text_input.set_hidden(true);
+        text
+    }
+
+    /// True while the text input is shown.
+    pub fn text_open(&self) -> bool {
+        !self.text_input.hidden()
     }
 
     /// Shows my name.
@@ -139,8 +364,9 @@ impl Ui {
         self.status.set_text_content(Some(text));
     }
 
-    /// Shows the peers present; open ones (channel open) are marked and counted.
-    pub fn set_peers(&self, peers: &[PeerSummary]) {
+    /// Shows the peers present, each with its colour (`color_of`, grey until known); open ones
+    /// (channel open) are marked and counted.
+    pub fn set_peers(&self, peers: &[PeerSummary], color_of: impl Fn(&PeerId) -> Option<Color>) {
         let Ok(document) = dom::document() else {
             return;
         };
@@ -158,6 +384,9 @@ impl Ui {
                     "connecting…"
                 },
             );
+            let color = color_of(&peer.id).unwrap_or(PEER_GREY);
+            let _ = item.set_attribute("style", &format!("--peer:{color}"));
+            let _ = item.set_attribute("data-color", &color.to_string());
             if peer.open {
                 item.set_class_name("open");
             }
@@ -169,8 +398,24 @@ impl Ui {
     }
 }
 
-fn show_color(palette: &Element, current_color: &Element, color: Color) {
+/// A peer's colour until its first cursor message tells us.
+pub const PEER_GREY: Color = Color::rgb(0x86, 0x8e, 0x96);
+
+fn show_tool(tools: &Element, tool: Tool) {
+    let buttons = tools.children();
+    for i in 0..buttons.length() {
+        let Some(button) = buttons.item(i) else {
+            continue;
+        };
+        let active = button.get_attribute("data-tool").as_deref() == Some(tool.name());
+        let _ = button.class_list().toggle_with_force("active", active);
+        let _ = button.set_attribute("aria-pressed", if active { "true" } else { "false" });
+    }
+}
+
+fn show_color(palette: &Element, current_color: &Element, custom: &HtmlInputElement, color: Color) {
     let hex = color.to_string();
+    custom.set_value(&hex);
     let swatches = palette.children();
     for i in 0..swatches.length() {
         let Some(swatch) = swatches.item(i) else {

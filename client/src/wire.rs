@@ -21,7 +21,11 @@ pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, String> {
 /// Writes `value` as JSON. Our wire types are plain structs that always serialize; a failure
 /// would be a bug, which callers log before dropping the message.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
-    let value = serde_wasm_bindgen::to_value(value).map_err(|err| err.to_string())?;
+    // Maps (version vectors) as plain objects: the default, a JS `Map`, stringifies as `{}`.
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    let value = value
+        .serialize(&serializer)
+        .map_err(|err| err.to_string())?;
     js_sys::JSON::stringify(&value)
         .map(String::from)
         .map_err(|err| js_error(&err, "not serializable"))

@@ -10,15 +10,17 @@
 //! - [`room`]: room ids (random, URL-safe, validated on the way in).
 //! - [`color`]: `#rrggbb` colours and the swatch palette.
 //! - [`geometry`]: points with pressure, stroke widths, bounds checks.
-//! - [`peer_message`]: what browsers send each other over WebRTC data channels, and its validation.
-//! - [`drawing`]: the drawing document every browser keeps: strokes by id, applied from local input
-//!   and from peers, replayable for a full redraw.
+//! - [`document`]: the replicated drawing document every browser keeps: ops with unique ids,
+//!   version vectors, erase, clear, per-user undo and redo; replicas converge whatever the order.
+//! - [`sync`]: what browsers send each other over WebRTC data channels (hello, ops, cursors), its
+//!   validation, and whose ops a peer may hand us.
+//! - [`shapes`]: element bounds, the eraser's hit test, the ellipse outline and text metrics.
+//! - [`view`]: pan and zoom, mapping drawing coordinates to the canvas's CSS pixels.
+//! - [`svg`]: export of the visible elements as SVG, and the export frame.
 
 pub mod color;
 pub mod document;
-pub mod drawing;
 pub mod geometry;
-pub mod peer_message;
 pub mod protocol;
 pub mod room;
 pub mod shapes;
@@ -27,8 +29,6 @@ pub mod sync;
 pub mod view;
 
 pub use color::Color;
-pub use drawing::{Drawing, Stroke, StrokeId};
 pub use geometry::Point;
-pub use peer_message::PeerMessage;
 pub use protocol::{PeerId, User};
 pub use room::RoomId;

@@ -1,5 +1,4 @@
-//! What two replicas say to each other over a data channel (issue 3's protocol, replacing the
-//! stroke-streaming messages of [`peer_message`](crate::peer_message)).
+//! What two replicas say to each other over a data channel.
 //!
 //! When a channel opens, each side sends [`ChannelMessage::Hello`] with its version vector; each
 //! answers with [`ChannelMessage::Ops`] batches holding what the other lacks (cut by

@@ -1,12 +1,15 @@
-//! The board: local strokes, peer messages and resizes all end up as real pixels.
+//! The board: local tools, peer ops, undo and redo, resizes all end up as real pixels; peers'
+//! messages are checked before they touch the document.
 
-use crate::support::{board, painted_pixels, pixel, pixel_at_css, rgba};
-use client::board::{Board, ReceiveError};
+use crate::support::{board, board_of, painted_pixels, pixel, pixel_at_css, rgba};
+use client::board::{Board, ReceiveError, Received};
 use client::canvas::PenInput;
+use client::tools::Tool;
+use client::wire;
 use shared::color::Color;
-use shared::drawing::{Applied, Ignored};
-use shared::peer_message::{MAX_PEER_MESSAGE_BYTES, PeerMessageError};
-use shared::{PeerId, PeerMessage, Point};
+use shared::document::{Op, OpKind, Shape};
+use shared::sync::{ChannelMessage, MAX_MESSAGE_BYTES, MessageError, SYNC_BATCH_BYTES};
+use shared::{PeerId, Point};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -18,59 +21,86 @@ fn p(x: f32, y: f32) -> Point {
     Point::new(x, y, 0.5)
 }
 
-/// Draws a horizontal line from (x0, y) to (x1, y) with the local pen.
-fn line(board: &mut Board, x0: f32, x1: f32, y: f32) -> Vec<PeerMessage> {
-    let mut out = board.pen(PenInput::Down(p(x0, y)));
-    out.extend(board.pen(PenInput::Move(vec![p((x0 + x1) / 2.0, y), p(x1, y)])));
+fn id(s: &str) -> PeerId {
+    PeerId(s.into())
+}
+
+/// Drags from (x0, y0) to (x1, y1) through their midpoint with the current tool.
+fn drag(board: &mut Board, (x0, y0): (f32, f32), (x1, y1): (f32, f32)) -> Vec<Op> {
+    let mut out = board.pen(PenInput::Down(p(x0, y0)));
+    out.extend(board.pen(PenInput::Move(vec![p((x0 + x1) / 2.0, (y0 + y1) / 2.0)])));
+    out.extend(board.pen(PenInput::Move(vec![p(x1, y1)])));
     out.extend(board.pen(PenInput::Up));
     out
 }
 
-fn peer_text(board: &mut Board, from: &str, text: &str) -> Result<Applied, ReceiveError> {
-    board.receive(&PeerId(from.into()), &JsValue::from_str(text))
+/// Draws a horizontal pen line from (x0, y) to (x1, y).
+fn line(board: &mut Board, x0: f32, x1: f32, y: f32) -> Vec<Op> {
+    drag(board, (x0, y), (x1, y))
+}
+
+/// A peer's text on its channel, with `present` the peers signaling knows.
+fn from_peer(
+    board: &mut Board,
+    from: &str,
+    text: &str,
+    present: &[&str],
+) -> Result<Received, ReceiveError> {
+    let present: Vec<PeerId> = present.iter().map(|s| id(s)).collect();
+    board.receive(&id(from), &JsValue::from_str(text), |p| present.contains(p))
+}
+
+fn ops_text(ops: Vec<Op>) -> String {
+    wire::encode(&ChannelMessage::Ops { ops }).unwrap()
 }
 
 #[wasm_bindgen_test]
-fn a_local_stroke_paints_pixels_and_yields_the_messages_to_broadcast() {
+fn a_pen_stroke_paints_pixels_and_yields_add_extend_finish() {
     let mut board = board(200, 100, RED);
-    assert_eq!(painted_pixels(&board), 0);
-    let messages = line(&mut board, 10.0, 150.0, 50.0);
+    assert_eq!(painted_pixels(&mut board), 0);
+    let ops = line(&mut board, 10.0, 150.0, 50.0);
 
-    assert_eq!(pixel(&board, 80.0, 50.0), rgba(RED), "on the line");
-    assert_eq!(pixel(&board, 149.0, 50.0), rgba(RED), "near its end");
-    assert_eq!(pixel(&board, 80.0, 60.0), EMPTY, "5 px off a 4 px line");
-    assert_eq!(pixel(&board, 180.0, 50.0), EMPTY, "past its end");
+    assert_eq!(pixel(&mut board, 80.0, 50.0), rgba(RED), "on the line");
+    assert_eq!(pixel(&mut board, 149.0, 50.0), rgba(RED), "near its end");
+    assert_eq!(pixel(&mut board, 80.0, 60.0), EMPTY, "5 px off a 4 px line");
+    assert_eq!(pixel(&mut board, 180.0, 50.0), EMPTY, "past its end");
 
+    let kinds: Vec<&OpKind> = ops.iter().map(|o| &o.op).collect();
     assert_eq!(
-        messages,
-        vec![
-            PeerMessage::StrokeBegin {
-                seq: 0,
+        kinds,
+        [
+            &OpKind::Add {
+                shape: Shape::Stroke {
+                    points: vec![p(10.0, 50.0)]
+                },
                 color: RED,
-                width: 4.0,
-                point: p(10.0, 50.0)
+                width: 4.0
             },
-            PeerMessage::StrokePoints {
-                seq: 0,
-                points: vec![p(80.0, 50.0), p(150.0, 50.0)]
+            &OpKind::Extend {
+                element: 1,
+                points: vec![p(80.0, 50.0)]
             },
-            PeerMessage::StrokeEnd { seq: 0 },
+            &OpKind::Extend {
+                element: 1,
+                points: vec![p(150.0, 50.0)]
+            },
+            &OpKind::Finish { element: 1 },
         ]
     );
-    // The next stroke gets the next sequence number and the newly picked colour.
+    assert!(ops.iter().all(|o| o.author == id("me")));
+    assert_eq!(ops.iter().map(|o| o.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+
+    // The next stroke gets the newly picked colour and width.
     board.set_color(BLUE);
+    board.set_width(10.0);
     let second = line(&mut board, 10.0, 150.0, 20.0);
     assert!(matches!(
-        second[0],
-        PeerMessage::StrokeBegin {
-            seq: 1,
-            color: BLUE,
-            ..
-        }
+        &second[0].op,
+        OpKind::Add { color: BLUE, width, .. } if *width == 10.0
     ));
-    assert_eq!(pixel(&board, 80.0, 20.0), rgba(BLUE));
-    assert_eq!(board.drawing().strokes().len(), 2);
-    assert!(board.drawing().strokes().iter().all(|s| s.finished));
+    assert_eq!(pixel(&mut board, 80.0, 24.0), rgba(BLUE), "10 px wide");
+    assert_eq!(board.visible_count(), 2);
+    assert!(board.doc().visible().all(|e| e.finished));
 }
 
 #[wasm_bindgen_test]
@@ -78,160 +108,538 @@ fn a_click_leaves_a_dot() {
     let mut board = board(100, 100, RED);
     board.pen(PenInput::Down(p(40.0, 40.0)));
     board.pen(PenInput::Up);
-    assert_eq!(pixel(&board, 40.0, 40.0), rgba(RED));
-    assert_eq!(pixel(&board, 46.0, 40.0), EMPTY);
+    assert_eq!(pixel(&mut board, 40.0, 40.0), rgba(RED));
+    assert_eq!(pixel(&mut board, 40.0, 46.0), EMPTY);
 }
 
 #[wasm_bindgen_test]
-fn moves_without_a_stroke_send_nothing() {
+fn moves_without_a_press_make_no_ops() {
     let mut board = board(100, 100, RED);
     assert!(board.pen(PenInput::Move(vec![p(1.0, 1.0)])).is_empty());
     assert!(board.pen(PenInput::Up).is_empty());
-    assert_eq!(painted_pixels(&board), 0);
+    assert_eq!(board.doc().op_count(), 0);
 }
 
 #[wasm_bindgen_test]
-fn a_peer_message_draws_through_the_channel_path() {
+fn the_stroke_being_drawn_shows_in_the_next_frame() {
     let mut board = board(200, 100, RED);
-    let begin = r##"{"type":"stroke-begin","seq":7,"color":"#1971c2","width":6,"point":{"x":20,"y":30,"p":0.5}}"##;
+    board.pen(PenInput::Down(p(10.0, 50.0)));
+    board.pen(PenInput::Move(vec![p(100.0, 50.0)]));
+    // Not finished: painted on the active layer every frame.
+    assert_eq!(pixel(&mut board, 60.0, 50.0), rgba(RED));
+    board.pen(PenInput::Move(vec![p(100.0, 90.0)]));
+    assert_eq!(pixel(&mut board, 100.0, 70.0), rgba(RED));
+    board.pen(PenInput::Up);
+    assert_eq!(pixel(&mut board, 60.0, 50.0), rgba(RED), "now committed");
+    assert_eq!(pixel(&mut board, 100.0, 70.0), rgba(RED));
+}
+
+#[wasm_bindgen_test]
+fn line_rect_and_ellipse_paint_outlines() {
+    let mut board = board(300, 200, BLUE);
+    board.set_tool(Tool::Line);
+    let ops = drag(&mut board, (10.0, 10.0), (110.0, 10.0));
+    assert_eq!(ops.len(), 1, "one add on release");
+    assert!(matches!(
+        &ops[0].op,
+        OpKind::Add {
+            shape: Shape::Line { .. },
+            ..
+        }
+    ));
+    assert_eq!(pixel(&mut board, 60.0, 10.0), rgba(BLUE));
+
+    board.set_tool(Tool::Rect);
+    board.set_color(RED);
+    drag(&mut board, (20.0, 40.0), (120.0, 140.0));
+    assert_eq!(pixel(&mut board, 70.0, 40.0), rgba(RED), "top edge");
+    assert_eq!(pixel(&mut board, 120.0, 90.0), rgba(RED), "right edge");
+    assert_eq!(pixel(&mut board, 70.0, 90.0), EMPTY, "not filled");
+
+    board.set_tool(Tool::Ellipse);
+    board.set_color(BLUE);
+    drag(&mut board, (150.0, 40.0), (250.0, 140.0));
     assert_eq!(
-        peer_text(&mut board, "bob", begin),
-        Ok(Applied::Drawn { index: 0, from: 0 })
+        pixel(&mut board, 250.0, 90.0),
+        rgba(BLUE),
+        "rightmost point"
     );
-    let points = r#"{"type":"stroke-points","seq":7,"points":[{"x":100,"y":30,"p":0.5},{"x":180,"y":30,"p":1}]}"#;
+    assert_eq!(pixel(&mut board, 200.0, 40.0), rgba(BLUE), "top point");
+    assert_eq!(pixel(&mut board, 200.0, 90.0), EMPTY, "not filled");
     assert_eq!(
-        peer_text(&mut board, "bob", points),
-        Ok(Applied::Drawn { index: 0, from: 1 })
-    );
-    assert_eq!(
-        peer_text(&mut board, "bob", r#"{"type":"stroke-end","seq":7}"#),
-        Ok(Applied::Finished)
+        pixel(&mut board, 152.0, 42.0),
+        EMPTY,
+        "box corner: outside it"
     );
 
-    assert_eq!(pixel(&board, 60.0, 30.0), rgba(BLUE));
-    assert_eq!(pixel(&board, 140.0, 30.0), rgba(BLUE));
-    assert_eq!(pixel(&board, 60.0, 40.0), EMPTY);
-    let stroke = &board.drawing().strokes()[0];
-    assert_eq!(
-        stroke.id.author,
-        PeerId("bob".into()),
-        "the author is the channel's peer"
+    // A zero-size drag adds nothing.
+    let before = board.doc().op_count();
+    assert!(drag(&mut board, (5.0, 5.0), (5.0, 5.0)).is_empty());
+    assert_eq!(board.doc().op_count(), before);
+    assert_eq!(board.visible_count(), 3);
+}
+
+#[wasm_bindgen_test]
+fn a_shape_being_dragged_is_previewed_without_an_op() {
+    let mut board = board(200, 200, RED);
+    board.set_tool(Tool::Rect);
+    board.pen(PenInput::Down(p(20.0, 20.0)));
+    board.pen(PenInput::Move(vec![p(100.0, 100.0)]));
+    assert_eq!(board.doc().op_count(), 0);
+    assert_eq!(pixel(&mut board, 60.0, 20.0), rgba(RED), "preview shown");
+    board.pen(PenInput::Move(vec![p(150.0, 150.0)]));
+    assert_eq!(pixel(&mut board, 100.0, 60.0), EMPTY, "old preview gone");
+    assert_eq!(pixel(&mut board, 150.0, 60.0), rgba(RED));
+}
+
+#[wasm_bindgen_test]
+fn text_paints_pixels_of_its_colour() {
+    let mut board = board(300, 100, RED);
+    board.set_tool(Tool::Text);
+    assert!(board.pen(PenInput::Down(p(10.0, 10.0))).is_empty());
+    assert!(
+        board.add_text((10.0, 10.0), "   ").is_none(),
+        "blank text adds nothing"
     );
+    board.set_width(8.0);
+    let op = board.add_text((10.0, 10.0), "Hello").unwrap();
+    let OpKind::Add {
+        shape: Shape::Text { size, text, at },
+        ..
+    } = &op.op
+    else {
+        panic!("not a text add: {op:?}");
+    };
+    assert_eq!((text.as_str(), *size, *at), ("Hello", 40.0, p(10.0, 10.0)));
+    board.render();
+    let data = board
+        .canvas()
+        .context()
+        .get_image_data(10.0, 10.0, 150.0, 50.0)
+        .unwrap()
+        .data();
+    let red = data
+        .chunks(4)
+        .filter(|px| px == &rgba(RED).as_slice())
+        .count();
+    assert!(red > 50, "{red} pure red pixels in the text's box");
+}
+
+#[wasm_bindgen_test]
+fn the_eraser_removes_what_it_touches_with_one_op_per_event() {
+    let mut board = board(200, 100, RED);
+    line(&mut board, 10.0, 190.0, 30.0);
+    line(&mut board, 10.0, 190.0, 70.0);
+    assert_eq!(pixel(&mut board, 100.0, 30.0), rgba(RED));
+    board.set_tool(Tool::Eraser);
+    let down = board.pen(PenInput::Down(p(100.0, 50.0)));
+    assert!(down.is_empty(), "nothing within reach of the middle");
+    let hit = board.pen(PenInput::Move(vec![p(100.0, 34.0)]));
+    assert_eq!(hit.len(), 1);
+    assert!(matches!(&hit[0].op, OpKind::Erase { targets } if targets.len() == 1));
+    // Touching the same stroke again erases nothing new.
+    assert!(board.pen(PenInput::Move(vec![p(120.0, 30.0)])).is_empty());
+    board.pen(PenInput::Up);
+    assert_eq!(pixel(&mut board, 100.0, 30.0), EMPTY, "erased");
+    assert_eq!(pixel(&mut board, 100.0, 70.0), rgba(RED), "the other stays");
+    assert_eq!(board.visible_count(), 1);
+}
+
+#[wasm_bindgen_test]
+fn undo_and_redo_repaint_and_only_touch_my_ops() {
+    let mut board = board(200, 100, RED);
+    line(&mut board, 10.0, 190.0, 30.0);
+    // A peer's stroke, which my undo must leave alone.
+    let bob = vec![Op {
+        author: id("bob"),
+        seq: 1,
+        lamport: 10,
+        op: OpKind::Add {
+            shape: Shape::Line {
+                from: p(10.0, 70.0),
+                to: p(190.0, 70.0),
+            },
+            color: BLUE,
+            width: 4.0,
+        },
+    }];
+    from_peer(&mut board, "bob", &ops_text(bob), &["bob"]).unwrap();
+    assert!(board.replica().history.can_undo());
+    let undo = board.undo().unwrap();
+    assert_eq!(undo.op, OpKind::Undo { target: 1 });
+    assert_eq!(pixel(&mut board, 100.0, 30.0), EMPTY, "my stroke undone");
+    assert_eq!(pixel(&mut board, 100.0, 70.0), rgba(BLUE), "bob's stays");
+    assert!(board.undo().is_none(), "nothing else of mine");
+    assert!(board.replica().history.can_redo());
+    board.redo().unwrap();
+    assert_eq!(pixel(&mut board, 100.0, 30.0), rgba(RED), "redone");
+
+    // Clear hides everything I saw; undoing it brings it back.
+    board.clear();
+    assert_eq!(painted_pixels(&mut board), 0);
+    board.undo().unwrap();
+    assert_eq!(pixel(&mut board, 100.0, 30.0), rgba(RED));
+    assert_eq!(pixel(&mut board, 100.0, 70.0), rgba(BLUE));
+}
+
+#[wasm_bindgen_test]
+fn a_peers_ops_draw_through_the_channel_path() {
+    let mut board = board(200, 100, RED);
+    let text = r##"{"type":"ops","ops":[
+        {"author":"bob","seq":1,"lamport":1,"op":{"type":"add","shape":{"kind":"stroke","points":[{"x":10,"y":50,"p":0.5}]},"color":"#1971c2","width":4}},
+        {"author":"bob","seq":2,"lamport":2,"op":{"type":"extend","element":1,"points":[{"x":150,"y":50,"p":0.5}]}}
+    ]}"##;
+    let got = from_peer(&mut board, "bob", text, &["bob"]).unwrap();
+    assert_eq!(
+        got,
+        Received::Ops {
+            integrated: 2,
+            dropped: 0
+        }
+    );
+    assert_eq!(
+        pixel(&mut board, 80.0, 50.0),
+        rgba(BLUE),
+        "unfinished, live"
+    );
+    let finish = r#"{"type":"ops","ops":[{"author":"bob","seq":3,"lamport":3,"op":{"type":"finish","element":1}}]}"#;
+    from_peer(&mut board, "bob", finish, &["bob"]).unwrap();
+    assert_eq!(
+        pixel(&mut board, 80.0, 50.0),
+        rgba(BLUE),
+        "finished, committed"
+    );
+    // A duplicate changes nothing.
+    assert_eq!(
+        from_peer(&mut board, "bob", finish, &["bob"]).unwrap(),
+        Received::Ops {
+            integrated: 0,
+            dropped: 0
+        }
+    );
+}
+
+#[wasm_bindgen_test]
+fn ops_arriving_out_of_order_wait_for_the_gap() {
+    let mut board = board(200, 100, RED);
+    let add = Op {
+        author: id("bob"),
+        seq: 1,
+        lamport: 1,
+        op: OpKind::Add {
+            shape: Shape::Rect {
+                from: p(20.0, 20.0),
+                to: p(80.0, 80.0),
+            },
+            color: BLUE,
+            width: 4.0,
+        },
+    };
+    let erase = Op {
+        author: id("bob"),
+        seq: 2,
+        lamport: 2,
+        op: OpKind::Erase {
+            targets: vec![add.id()],
+        },
+    };
+    from_peer(&mut board, "bob", &ops_text(vec![erase]), &["bob"]).unwrap();
+    assert_eq!(board.doc().op_count(), 0, "parked");
+    from_peer(&mut board, "bob", &ops_text(vec![add]), &["bob"]).unwrap();
+    assert_eq!(board.doc().op_count(), 2);
+    assert_eq!(painted_pixels(&mut board), 0, "added, then erased");
+}
+
+#[wasm_bindgen_test]
+fn forged_ops_are_dropped() {
+    let mut board = board(200, 100, RED);
+    let stroke = |author: &str| Op {
+        author: id(author),
+        seq: 1,
+        lamport: 1,
+        op: OpKind::Add {
+            shape: Shape::Line {
+                from: p(10.0, 50.0),
+                to: p(190.0, 50.0),
+            },
+            color: BLUE,
+            width: 4.0,
+        },
+    };
+    // Bob hands us an op in carol's name while carol is here: she speaks for herself.
+    let got = from_peer(
+        &mut board,
+        "bob",
+        &ops_text(vec![stroke("carol")]),
+        &["bob", "carol"],
+    );
+    assert_eq!(
+        got,
+        Ok(Received::Ops {
+            integrated: 0,
+            dropped: 1
+        })
+    );
+    // Nor may anybody write in my name.
+    let got = from_peer(&mut board, "bob", &ops_text(vec![stroke("me")]), &["bob"]);
+    assert_eq!(
+        got,
+        Ok(Received::Ops {
+            integrated: 0,
+            dropped: 1
+        })
+    );
+    assert_eq!(board.doc().op_count(), 0);
+    assert_eq!(painted_pixels(&mut board), 0);
+    // Ops of somebody who left come from whoever has them.
+    let got = from_peer(&mut board, "bob", &ops_text(vec![stroke("gone")]), &["bob"]);
+    assert_eq!(
+        got,
+        Ok(Received::Ops {
+            integrated: 1,
+            dropped: 0
+        })
+    );
+    assert_eq!(pixel(&mut board, 100.0, 50.0), rgba(BLUE));
 }
 
 #[wasm_bindgen_test]
 fn bad_peer_messages_are_dropped_without_painting() {
-    let mut board = board(200, 100, RED);
-    let huge = format!(
-        r##"{{"type":"stroke-begin","seq":1,"color":"#e03131","width":4,"point":{{"x":50,"y":50,"p":0.5}}}}{}"##,
-        " ".repeat(MAX_PEER_MESSAGE_BYTES)
-    );
-    let bad = [
-        "not json",
-        "",
-        "null",
-        "[1,2,3]",
-        r#"{"type":"explode"}"#,
-        r#"{"type":"stroke-begin","seq":1}"#,
-        r##"{"type":"stroke-begin","seq":-1,"color":"#e03131","width":4,"point":{"x":50,"y":50,"p":0.5}}"##,
-        r##"{"type":"stroke-begin","seq":1,"color":"red","width":4,"point":{"x":50,"y":50,"p":0.5}}"##,
-        r##"{"type":"stroke-begin","seq":1,"color":"#e03131","width":1000,"point":{"x":50,"y":50,"p":0.5}}"##,
-        r##"{"type":"stroke-begin","seq":1,"color":"#e03131","width":4,"point":{"x":5e9,"y":50,"p":0.5}}"##,
-        r##"{"type":"stroke-begin","seq":1,"color":"#e03131","width":4,"point":{"x":50,"y":50,"p":2}}"##,
-        huge.as_str(),
-    ];
-    for text in bad {
-        let result = peer_text(&mut board, "mallory", text);
-        assert!(result.is_err(), "accepted {:.80}: {result:?}", text);
-    }
+    let mut board = board(100, 100, RED);
+    let binary = js_sys::Uint8Array::new_with_length(4);
     assert_eq!(
-        peer_text(&mut board, "mallory", &huge),
-        Err(ReceiveError::Rejected(PeerMessageError::TooLarge(
-            huge.len()
-        )))
-    );
-    let binary = js_sys::Uint8Array::from(&b"{}"[..]);
-    assert_eq!(
-        board.receive(&PeerId("mallory".into()), &binary.into()),
+        board.receive(&id("bob"), &binary.into(), |_| true),
         Err(ReceiveError::NotText)
     );
-    // Well-formed but pointless: points and ends for strokes never begun.
-    let stray = r#"{"type":"stroke-points","seq":99,"points":[{"x":10,"y":10,"p":0.5}]}"#;
+    let huge = "x".repeat(MAX_MESSAGE_BYTES + 1);
+    assert!(matches!(
+        from_peer(&mut board, "bob", &huge, &["bob"]),
+        Err(ReceiveError::Rejected(MessageError::TooLarge(_)))
+    ));
+    for text in [
+        "not json",
+        r#"{"type":"explode"}"#,
+        r#"{"type":"ops","ops":[{"author":"bob","seq":1}]}"#,
+    ] {
+        assert!(
+            matches!(
+                from_peer(&mut board, "bob", text, &["bob"]),
+                Err(ReceiveError::Rejected(MessageError::Malformed(_)))
+            ),
+            "{text}"
+        );
+    }
+    // Well formed, out of bounds: a width of 999 and a cursor a billion pixels away.
+    let wide = r##"{"type":"ops","ops":[{"author":"bob","seq":1,"lamport":1,"op":{"type":"add","shape":{"kind":"line","from":{"x":1,"y":1,"p":0.5},"to":{"x":90,"y":90,"p":0.5}},"color":"#1971c2","width":999}}]}"##;
+    assert!(matches!(
+        from_peer(&mut board, "bob", wide, &["bob"]),
+        Err(ReceiveError::Rejected(MessageError::BadOp(_)))
+    ));
+    let far = r##"{"type":"cursor","at":[1e9,0],"color":"#1971c2"}"##;
     assert_eq!(
-        peer_text(&mut board, "mallory", stray),
-        Ok(Applied::Ignored(Ignored::UnknownStroke))
+        from_peer(&mut board, "bob", far, &["bob"]),
+        Err(ReceiveError::Rejected(MessageError::BadCursor))
     );
-    let empty = r#"{"type":"stroke-points","seq":99,"points":[]}"#;
-    assert!(peer_text(&mut board, "mallory", empty).is_err());
+    assert_eq!(board.doc().op_count(), 0);
+    assert_eq!(painted_pixels(&mut board), 0);
+}
 
-    assert_eq!(painted_pixels(&board), 0, "nothing painted");
-    assert!(board.drawing().strokes().is_empty());
+/// `n` finished strokes of `points` points each, drawn by `board`.
+fn scribble(board: &mut Board, n: usize, points: usize) {
+    for i in 0..n {
+        let y = (i % 90) as f32 + 5.0;
+        board.pen(PenInput::Down(p(5.0, y)));
+        let pts: Vec<Point> = (0..points).map(|k| p(5.0 + k as f32, y)).collect();
+        board.pen(PenInput::Move(pts));
+        board.pen(PenInput::Up);
+    }
 }
 
 #[wasm_bindgen_test]
-fn a_peer_cannot_extend_somebody_elses_stroke() {
-    let mut board = board(200, 100, RED);
-    line(&mut board, 10.0, 20.0, 50.0);
-    board.pen(PenInput::Down(p(10.0, 80.0))); // my stroke 1, still open
-    // Mallory names my sequence number; it files under her own id and finds nothing.
-    let hijack = r#"{"type":"stroke-points","seq":1,"points":[{"x":190,"y":80,"p":0.5}]}"#;
-    assert_eq!(
-        peer_text(&mut board, "mallory", hijack),
-        Ok(Applied::Ignored(Ignored::UnknownStroke))
+fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget() {
+    let mut alice = board_of("alice", 200, 100, RED);
+    let mut bob = board_of("bob", 200, 100, BLUE);
+    scribble(&mut alice, 120, 150);
+    let total = alice.doc().op_count();
+    assert_eq!(total, 360);
+
+    // Bob knows nothing: he gets everything, in several batches, each under the budget.
+    let ChannelMessage::Hello { have } = bob.hello() else {
+        panic!("not a hello");
+    };
+    let reply = alice.sync_reply(&have);
+    assert!(reply.len() > 1, "{} batch(es)", reply.len());
+    let mut sent = 0;
+    for batch in &reply {
+        let estimate: usize = batch.iter().map(Op::estimated_size).sum();
+        assert!(estimate <= SYNC_BATCH_BYTES || batch.len() == 1);
+        let text = ops_text(batch.clone());
+        assert!(text.len() <= MAX_MESSAGE_BYTES, "{} bytes", text.len());
+        sent += batch.len();
+        let got = from_peer(&mut bob, "alice", &text, &["alice"]).unwrap();
+        assert_eq!(
+            got,
+            Received::Ops {
+                integrated: batch.len(),
+                dropped: 0
+            }
+        );
+    }
+    assert_eq!(sent, total);
+    assert_eq!(bob.doc().version_vector(), alice.doc().version_vector());
+    assert_eq!(bob.visible_count(), 120);
+    // The same picture, pixel for pixel (overlapping anti-aliased edges included).
+    for (x, y) in [(50.0, 50.0), (100.0, 5.0), (20.0, 93.0)] {
+        let theirs = pixel(&mut alice, x, y);
+        assert_eq!(theirs[3], 255, "alice has ink at ({x}, {y})");
+        assert_eq!(pixel(&mut bob, x, y), theirs, "at ({x}, {y})");
+    }
+
+    // Alice draws more, Bob draws too; Alice's answer to Bob's new hello is only what is new.
+    scribble(&mut alice, 2, 10);
+    scribble(&mut bob, 1, 10);
+    let ChannelMessage::Hello { have } = bob.hello() else {
+        panic!("not a hello");
+    };
+    let reply: Vec<Op> = alice.sync_reply(&have).into_iter().flatten().collect();
+    assert_eq!(reply.len(), 6);
+    assert!(
+        reply
+            .iter()
+            .all(|op| op.author == id("alice") && op.seq > 360)
     );
-    assert_eq!(pixel(&board, 150.0, 80.0), EMPTY);
+    // And Bob's answer to Alice's hello: Bob's stroke alone.
+    let ChannelMessage::Hello { have } = alice.hello() else {
+        panic!("not a hello");
+    };
+    let back: Vec<Op> = bob.sync_reply(&have).into_iter().flatten().collect();
+    assert_eq!(back.len(), 3);
+    assert!(back.iter().all(|op| op.author == id("bob")));
 }
 
 #[wasm_bindgen_test]
 fn resizing_repaints_the_drawing_at_the_same_css_position() {
     let mut board = board(200, 100, RED);
     line(&mut board, 20.0, 120.0, 40.0);
-    peer_text(
-        &mut board,
-        "bob",
-        r##"{"type":"stroke-begin","seq":0,"color":"#1971c2","width":4,"point":{"x":150,"y":80,"p":0.5}}"##,
-    )
-    .unwrap();
-    assert_eq!(pixel_at_css(&board, 70.0, 40.0), rgba(RED));
+    assert_eq!(pixel_at_css(&mut board, 70.0, 40.0), rgba(RED));
 
     // Bigger, and on a HiDPI screen: the backing store doubles, the drawing stays put.
     board.resize(300.0, 150.0, 2.0);
     assert_eq!(board.canvas().element().width(), 600);
     assert_eq!(board.canvas().element().height(), 300);
     assert_eq!(
-        pixel(&board, 140.0, 80.0),
+        pixel(&mut board, 140.0, 80.0),
         rgba(RED),
         "device pixel of CSS (70, 40)"
     );
-    assert_eq!(pixel_at_css(&board, 119.0, 40.0), rgba(RED));
-    assert_eq!(
-        pixel_at_css(&board, 150.0, 80.0),
-        rgba(BLUE),
-        "the peer's dot too"
-    );
-    assert_eq!(pixel_at_css(&board, 70.0, 60.0), EMPTY);
+    assert_eq!(pixel_at_css(&mut board, 119.0, 40.0), rgba(RED));
+    assert_eq!(pixel_at_css(&mut board, 70.0, 60.0), EMPTY);
 
     // Smaller than the drawing: what still fits is still there.
     board.resize(100.0, 50.0, 1.0);
-    assert_eq!(pixel_at_css(&board, 70.0, 40.0), rgba(RED));
+    assert_eq!(pixel_at_css(&mut board, 70.0, 40.0), rgba(RED));
 }
 
 #[wasm_bindgen_test]
-fn fit_follows_the_elements_css_box() {
-    let mut board = board(200, 100, RED);
-    line(&mut board, 20.0, 120.0, 40.0);
-    board
-        .canvas()
-        .element()
-        .style()
-        .set_property("width", "320px")
-        .unwrap();
-    board.fit();
-    let ratio = web_sys::window().unwrap().device_pixel_ratio();
-    assert_eq!(board.canvas().css_size(), (320.0, 100.0));
+fn the_view_pans_and_zooms_the_drawing_and_the_input() {
+    let mut board = board(200, 200, RED);
+    line(&mut board, 10.0, 50.0, 20.0);
+    let mut view = board.view();
+    view.zoom_at(0.0, 0.0, 2.0);
+    board.set_view(view);
     assert_eq!(
-        board.canvas().element().width(),
-        (320.0 * ratio).round() as u32
+        pixel(&mut board, 60.0, 40.0),
+        rgba(RED),
+        "world (30, 20) at 2x"
     );
-    assert_eq!(pixel_at_css(&board, 70.0, 40.0), rgba(RED));
+    assert_eq!(pixel(&mut board, 30.0, 60.0), EMPTY);
+    // Input goes through the view: a press at screen (100, 100) is world (50, 50).
+    let ops = line(&mut board, 100.0, 140.0, 100.0);
+    assert!(matches!(
+        &ops[0].op,
+        OpKind::Add { shape: Shape::Stroke { points }, .. } if points[0] == p(50.0, 50.0)
+    ));
+    view.pan_by(-20.0, 0.0);
+    board.set_view(view);
+    assert_eq!(
+        pixel(&mut board, 80.0, 40.0),
+        rgba(RED),
+        "moved right by 20 px"
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_new_id_finishes_the_open_stroke_and_starts_a_fresh_history() {
+    let mut board = board(100, 100, RED);
+    board.pen(PenInput::Down(p(10.0, 10.0)));
+    let ops = board.set_me(id("server-id"));
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].author, id("me"));
+    assert_eq!(ops[0].op, OpKind::Finish { element: 1 });
+    assert!(!board.replica().history.can_undo());
+    let next = line(&mut board, 10.0, 90.0, 50.0);
+    assert_eq!((next[0].author.clone(), next[0].seq), (id("server-id"), 1));
+}
+
+#[wasm_bindgen_test]
+fn with_20000_strokes_a_pointer_event_costs_a_frame_not_a_repaint() {
+    let mut big = board(400, 300, RED);
+    let ops: Vec<Op> = (0..20_000u64)
+        .map(|i| Op {
+            author: id("old"),
+            seq: i + 1,
+            lamport: i + 1,
+            op: OpKind::Add {
+                shape: Shape::Line {
+                    from: p((i % 400) as f32, 0.0),
+                    to: p((i % 400) as f32, 300.0),
+                },
+                color: BLUE,
+                width: 1.0,
+            },
+        })
+        .collect();
+    assert_eq!(big.load(ops), 20_000);
+    let now = || web_sys::window().unwrap().performance().unwrap().now();
+    let t0 = now();
+    big.render();
+    let full = now() - t0;
+    big.pen(PenInput::Down(p(10.0, 150.0)));
+    big.render();
+    let t1 = now();
+    for i in 0..30 {
+        big.pen(PenInput::Move(vec![p(10.0 + i as f32 * 10.0, 150.0)]));
+        big.render();
+    }
+    let per_event = (now() - t1) / 30.0;
+    big.pen(PenInput::Up);
+    web_sys::console::log_1(
+        &format!("full repaint {full:.1} ms, per event {per_event:.2} ms").into(),
+    );
+    assert!(
+        per_event < 16.0 && per_event < full / 3.0,
+        "{per_event:.2} ms per event against {full:.1} ms for a full repaint"
+    );
+    assert_eq!(pixel(&mut big, 200.0, 150.0), rgba(RED));
+}
+
+#[wasm_bindgen_test]
+fn a_peers_clear_over_the_wire_hides_what_it_saw_and_no_more() {
+    let mut alice = board_of("alice", 200, 100, RED);
+    let mut bob = board_of("bob", 200, 100, BLUE);
+    let drawn = line(&mut alice, 10.0, 190.0, 30.0);
+    from_peer(&mut bob, "alice", &ops_text(drawn), &["alice"]).unwrap();
+    // Bob draws concurrently: alice has not seen it when she clears.
+    let concurrent = line(&mut bob, 10.0, 190.0, 70.0);
+    let clear = alice.clear();
+    from_peer(&mut bob, "alice", &ops_text(vec![clear]), &["alice"]).unwrap();
+    assert_eq!(
+        pixel(&mut bob, 100.0, 30.0),
+        EMPTY,
+        "alice's stroke cleared"
+    );
+    assert_eq!(pixel(&mut bob, 100.0, 70.0), rgba(BLUE), "bob's survives");
+    from_peer(&mut alice, "bob", &ops_text(concurrent), &["bob"]).unwrap();
+    assert_eq!(alice.visible_count(), 1);
+    assert_eq!(bob.visible_count(), 1);
 }

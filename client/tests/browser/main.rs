@@ -5,6 +5,7 @@
 //! concept, so the wasm is linked once.
 
 mod board;
+mod export;
 mod input;
 mod mesh;
 mod support;

@@ -24,17 +24,23 @@ pub fn element(tag: &str, css: &str) -> Element {
 
 /// A board on a new `width` × `height` CSS-pixel canvas with one device pixel per CSS pixel.
 pub fn board(width: u32, height: u32, color: Color) -> Board {
+    board_of("me", width, height, color)
+}
+
+/// The same, drawing as `me`.
+pub fn board_of(me: &str, width: u32, height: u32, color: Color) -> Board {
     let el: HtmlCanvasElement = element("canvas", &format!("width:{width}px;height:{height}px"))
         .dyn_into()
         .unwrap();
     let canvas = Canvas::new(el).unwrap();
-    let mut board = Board::new(canvas, PeerId("me".into()), color);
+    let mut board = Board::new(canvas, PeerId(me.into()), color);
     board.resize(f64::from(width), f64::from(height), 1.0);
     board
 }
 
-/// The RGBA of the device pixel at (`x`, `y`).
-pub fn pixel(board: &Board, x: f64, y: f64) -> [u8; 4] {
+/// The RGBA of the device pixel at (`x`, `y`) of what the next frame shows.
+pub fn pixel(board: &mut Board, x: f64, y: f64) -> [u8; 4] {
+    board.render();
     let data = board
         .canvas()
         .context()
@@ -45,13 +51,14 @@ pub fn pixel(board: &Board, x: f64, y: f64) -> [u8; 4] {
 }
 
 /// The RGBA at CSS position (`x`, `y`), whatever the pixel ratio.
-pub fn pixel_at_css(board: &Board, x: f64, y: f64) -> [u8; 4] {
+pub fn pixel_at_css(board: &mut Board, x: f64, y: f64) -> [u8; 4] {
     let ratio = board.canvas().pixel_ratio();
     pixel(board, (x * ratio).floor(), (y * ratio).floor())
 }
 
-/// How many pixels of the whole backing store are not fully transparent.
-pub fn painted_pixels(board: &Board) -> usize {
+/// How many pixels of the next frame are not fully transparent.
+pub fn painted_pixels(board: &mut Board) -> usize {
+    board.render();
     let el = board.canvas().element();
     let (w, h) = (f64::from(el.width()), f64::from(el.height()));
     let data = board

@@ -2,7 +2,8 @@
 
 use crate::support::element;
 use client::mesh::PeerSummary;
-use client::ui::{Status, Ui};
+use client::tools::Tool;
+use client::ui::{PEER_GREY, Status, Ui};
 use shared::PeerId;
 use shared::color::{Color, PALETTE};
 use std::cell::Cell;
@@ -51,7 +52,11 @@ fn the_menubar_shows_palette_name_status_and_peers() {
         username: name.into(),
         open,
     };
-    ui.set_peers(&[peer("p1", "ann", true), peer("p2", "<i>bo</i>", false)]);
+    let ann_color = Color::rgb(0x2f, 0x9e, 0x44);
+    ui.set_peers(
+        &[peer("p1", "ann", true), peer("p2", "<i>bo</i>", false)],
+        |id| (id.0 == "p1").then_some(ann_color),
+    );
     assert_eq!(attr(&root, "#peers", "data-count").as_deref(), Some("1"));
     let items = root.query_selector_all("#peers li").unwrap();
     assert_eq!(items.length(), 2);
@@ -65,7 +70,16 @@ fn the_menubar_shows_palette_name_status_and_peers() {
         .unwrap();
     assert_eq!(bo.text_content().as_deref(), Some("<i>bo</i>"));
     assert!(!bo.class_list().contains("open"));
-    ui.set_peers(&[]);
+    // Each peer shows its colour; grey until its cursor told us.
+    assert_eq!(
+        attr(&root, "#peers li[data-peer-id=p1]", "data-color").as_deref(),
+        Some("#2f9e44")
+    );
+    assert_eq!(
+        bo.get_attribute("data-color").as_deref(),
+        Some(PEER_GREY.to_string().as_str())
+    );
+    ui.set_peers(&[], |_| None);
     assert_eq!(attr(&root, "#peers", "data-count").as_deref(), Some("0"));
     assert_eq!(root.query_selector_all("#peers li").unwrap().length(), 0);
     root.remove();
@@ -97,5 +111,77 @@ fn clicking_a_swatch_selects_its_colour() {
         attr(&root, "#current-color", "data-color").as_deref(),
         Some("#1971c2")
     );
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+fn tools_width_history_zoom_and_the_clear_dialog() {
+    let root = element("div", "width:900px;height:300px");
+    let ui = Ui::mount(&root, "eve", PALETTE[0]).unwrap();
+    let tools: Vec<String> = (0..6)
+        .map(|i| {
+            root.query_selector_all("[data-tool]")
+                .unwrap()
+                .item(i)
+                .unwrap()
+                .dyn_into::<web_sys::Element>()
+                .unwrap()
+                .get_attribute("data-tool")
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(tools, ["pen", "eraser", "line", "rect", "ellipse", "text"]);
+    assert_eq!(
+        attr(&root, "[data-tool].active", "data-tool").as_deref(),
+        Some("pen")
+    );
+    let picked = Rc::new(Cell::new(None));
+    let _listener = {
+        let picked = picked.clone();
+        ui.on_tool(move |t| picked.set(Some(t)))
+    };
+    let rect: HtmlElement = root
+        .query_selector("[data-tool=rect]")
+        .unwrap()
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    rect.click();
+    assert_eq!(picked.get(), Some(Tool::Rect));
+    assert_eq!(
+        root.query_selector_all(".active[data-tool]")
+            .unwrap()
+            .length(),
+        1
+    );
+    assert!(rect.class_list().contains("active"));
+
+    assert_eq!(attr(&root, "#width", "min").as_deref(), Some("1"));
+    assert_eq!(attr(&root, "#width", "max").as_deref(), Some("32"));
+    assert_eq!(
+        attr(&root, "#color-custom", "type").as_deref(),
+        Some("color")
+    );
+
+    assert!(attr(&root, "#undo", "disabled").is_some());
+    ui.set_history(true, false);
+    assert!(attr(&root, "#undo", "disabled").is_none());
+    assert!(attr(&root, "#redo", "disabled").is_some());
+
+    ui.set_zoom(1.5);
+    assert_eq!(
+        root.query_selector("#zoom")
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .as_deref(),
+        Some("150%")
+    );
+    assert_eq!(attr(&root, "#board", "data-zoom").as_deref(), Some("1.5"));
+
+    ui.open_clear_dialog();
+    assert!(attr(&root, "#clear-dialog", "open").is_some());
+    ui.close_clear_dialog();
+    assert!(attr(&root, "#clear-dialog", "open").is_none());
     root.remove();
 }

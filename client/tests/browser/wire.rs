@@ -3,8 +3,10 @@
 use client::signaling::{ServerEvent, parse_event};
 use client::wire;
 use shared::color::Color;
+use shared::document::{Op, OpKind, Shape, VersionVector};
 use shared::protocol::{IceCandidate, SdpType};
-use shared::{PeerMessage, Point};
+use shared::sync::ChannelMessage;
+use shared::{PeerId, Point};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const USER: &str = r#"{"id":"6f1c0a52-0000-4000-8000-000000000001","username":"alice"}"#;
@@ -57,19 +59,40 @@ fn sse_payloads_parse_into_events() {
 }
 
 #[wasm_bindgen_test]
-fn stroke_messages_round_trip_in_their_wire_shape() {
-    let begin = PeerMessage::StrokeBegin {
-        seq: 3,
-        color: Color::rgb(255, 0, 0),
-        width: 4.0,
-        point: Point::new(12.3125, 2.5, 0.5),
+fn channel_messages_round_trip_in_their_wire_shape() {
+    let ops = ChannelMessage::Ops {
+        ops: vec![Op {
+            author: PeerId("a".into()),
+            seq: 3,
+            lamport: 7,
+            op: OpKind::Add {
+                shape: Shape::Stroke {
+                    points: vec![Point::new(12.3125, 2.5, 0.5)],
+                },
+                color: Color::rgb(255, 0, 0),
+                width: 4.0,
+            },
+        }],
     };
-    let text = wire::encode(&begin).unwrap();
+    let text = wire::encode(&ops).unwrap();
     assert_eq!(
         text,
-        r##"{"type":"stroke-begin","seq":3,"color":"#ff0000","width":4,"point":{"x":12.3125,"y":2.5,"p":0.5}}"##
+        r##"{"type":"ops","ops":[{"author":"a","seq":3,"lamport":7,"op":{"type":"add","shape":{"kind":"stroke","points":[{"x":12.3125,"y":2.5,"p":0.5}]},"color":"#ff0000","width":4}}]}"##
     );
-    assert_eq!(wire::decode::<PeerMessage>(&text).unwrap(), begin);
+    assert_eq!(wire::decode::<ChannelMessage>(&text).unwrap(), ops);
+    // Version vectors travel as JSON objects (a JS `Map` would stringify as `{}`).
+    let hello = ChannelMessage::Hello {
+        have: VersionVector([(PeerId("a".into()), 3)].into()),
+    };
+    let text = wire::encode(&hello).unwrap();
+    assert_eq!(text, r#"{"type":"hello","have":{"a":3}}"#);
+    assert_eq!(wire::decode::<ChannelMessage>(&text).unwrap(), hello);
+    let cursor = ChannelMessage::Cursor {
+        at: None,
+        color: Color::rgb(0, 0, 255),
+    };
+    let text = wire::encode(&cursor).unwrap();
+    assert_eq!(wire::decode::<ChannelMessage>(&text).unwrap(), cursor);
     let candidate = IceCandidate {
         candidate: "c".into(),
         sdp_mid: None,
