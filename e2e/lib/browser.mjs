@@ -130,6 +130,14 @@ export class User {
     this.writeLog();
     await this.context.close().catch(() => {});
   }
+
+  /** Closes only this user's page (like closing a tab), keeping the context and its storage. */
+  async closePage() {
+    if (this.closed) return;
+    this.closed = true;
+    this.writeLog();
+    await this.page.close().catch(() => {});
+  }
 }
 
 /**
@@ -147,6 +155,20 @@ export async function openUser(t, browser, url, options) {
     viewport: options.viewport ?? { width: 800, height: 500 },
     deviceScaleFactor: 1, // canvas pixels = CSS pixels
   });
+  return openInContext(t, context, url, options);
+}
+
+/**
+ * Opens `url` in a new page of an existing context (the same user coming back: same storage),
+ * with the same logging and page-error handling as openUser. Closing the returned user closes
+ * the whole context; closePage() closes only its page.
+ *
+ * @param {import('node:test').TestContext | null} t
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {string} url
+ * @param {{name: string, logPrefix?: string, tolerate?: RegExp[]}} options
+ */
+export async function openInContext(t, context, url, options) {
   const page = await context.newPage();
   const user = new User(options.name, context, page, options.logPrefix ?? 'e2e');
   user.tolerate = options.tolerate ?? [];

@@ -1,0 +1,314 @@
+// Rendering benchmark (not part of `npm test`; run with `npm run bench`): one browser, a room whose
+// saved document holds 20,000 finished strokes, then a new stroke drawn with many real pointer
+// moves. Prints measured figures only:
+//   - the number of strokes, and the load time (navigation to body[data-elements="20000"] and to
+//     the first frame after it);
+//   - the animation-frame intervals while drawing (median, p95, max);
+//   - per pointermove: the time until the first frame whose drawing (the page's animation-frame
+//     callbacks, the app's compositing included) leaves #board showing the new stroke's colour at
+//     the pointer's position, and how many events were shown in the very next frame;
+//   - main-thread tasks over 50 ms and localStorage saves while drawing.
+//
+// The document is injected as the page's saved copy (localStorage "drawmesh:room:<roomId>", the
+// JSON array of ops the client writes, see client/src/storage.rs) before the page loads.
+// Chromium's localStorage holds about 5.2 million characters per origin, so the injected strokes
+// are as compact as the format allows: one author named "b", 2 points each, pressure 1 (about
+// 5.1 million characters for 20,000 strokes and their 20,000 `finish` ops).
+//
+// Environment: BENCH_STROKES (default 20000), BENCH_POINTS (points per stroke, default 2),
+// BENCH_MOVES (pointer moves of the new stroke, default 300).
+
+import { launchBrowser, openInContext } from '../lib/browser.mjs';
+import { canvasBox } from '../lib/canvas.mjs';
+import { CANVAS, chooseSwatch, chooseTool, roomIdOf, setWidth, waitForReady } from '../lib/drawmesh.mjs';
+import { newRoomUrl, startServer } from '../lib/server.mjs';
+
+const STROKES = Number(process.env.BENCH_STROKES || 20_000);
+const POINTS = Number(process.env.BENCH_POINTS || 2);
+const MOVES = Number(process.env.BENCH_MOVES || 300);
+const VIEWPORT = { width: 1000, height: 650 };
+const BACKGROUND_COLORS = ['#868e96', '#2f9e44', '#1971c2', '#f08c00', '#5f3dc4', '#0ca678'];
+const NEW_STROKE = '#e03131'; // not among the background colours
+const AUTHOR = 'b';
+
+function random(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** The ops of `STROKES` finished strokes by one author, spread over the canvas (Op's serde shape). */
+function strokeOps(width, height) {
+  const rnd = random(7);
+  const ops = [];
+  let seq = 0;
+  for (let i = 0; i < STROKES; i++) {
+    let x = 10 + rnd() * (width - 20);
+    let y = 10 + rnd() * (height - 20);
+    const points = [];
+    for (let k = 0; k < POINTS; k++) {
+      points.push({ x: Math.round(x), y: Math.round(y), p: 1 });
+      x = Math.min(width - 5, Math.max(5, x + (rnd() - 0.5) * 40));
+      y = Math.min(height - 5, Math.max(5, y + (rnd() - 0.5) * 40));
+    }
+    seq += 1;
+    const add = seq;
+    ops.push({
+      author: AUTHOR,
+      seq,
+      lamport: seq,
+      op: { type: 'add', shape: { kind: 'stroke', points }, color: BACKGROUND_COLORS[i % BACKGROUND_COLORS.length], width: 1 },
+    });
+    seq += 1;
+    ops.push({ author: AUTHOR, seq, lamport: seq, op: { type: 'finish', element: add } });
+  }
+  return ops;
+}
+
+/** The saved copy of a room as the client stores it in localStorage. */
+function saved(ops) {
+  return JSON.stringify(ops);
+}
+
+function stats(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { n: sorted.length, median: at(0.5), p95: at(0.95), max: sorted[sorted.length - 1] };
+}
+
+const ms = (v) => `${v.toFixed(1)} ms`;
+
+/** In-page instrumentation, installed before the app starts. */
+function instrument() {
+  const bench = {
+    elementsAt: null, // performance.now() when body[data-elements] reached the target
+    firstFrameAfterElements: null,
+    target: null,
+    recording: false,
+    frames: [], // rAF timestamps (performance.now() at the callback) while recording
+    events: [], // { t, x, y, coalesced, frame: index of the first frame showing it, shownAt }
+    rgb: null,
+    longTasks: [], // { start, duration } of main-thread tasks over 50 ms while recording
+    saves: [], // { start, duration, ok } of localStorage.setItem calls while recording
+  };
+  window.__bench = bench;
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (bench.recording) bench.longTasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask' });
+  } catch {
+    // no long-task timing in this browser
+  }
+  const setItem = Storage.prototype.setItem;
+  Storage.prototype.setItem = function (key, value) {
+    const start = performance.now();
+    let ok = true;
+    try {
+      return setItem.call(this, key, value);
+    } catch (err) {
+      ok = false;
+      throw err;
+    } finally {
+      if (bench.recording) bench.saves.push({ start, duration: performance.now() - start, ok, chars: String(value).length });
+    }
+  };
+  new MutationObserver(() => {
+    if (bench.elementsAt === null && bench.target !== null && document.body?.dataset.elements === String(bench.target)) {
+      bench.elementsAt = performance.now();
+      requestAnimationFrame(() => {
+        bench.firstFrameAfterElements = performance.now();
+      });
+    }
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-elements'] });
+
+  const shown = (e) => {
+    const canvas = document.querySelector('#board');
+    const rect = canvas.getBoundingClientRect();
+    const sx = canvas.width / rect.width;
+    const d = canvas
+      .getContext('2d')
+      .getImageData(Math.round((e.x - rect.left) * sx), Math.round((e.y - rect.top) * sx), 1, 1).data;
+    const yes = Math.abs(d[0] - bench.rgb[0]) <= 10 && Math.abs(d[1] - bench.rgb[1]) <= 10 && Math.abs(d[2] - bench.rgb[2]) <= 10;
+    if (!yes && e.firstMiss === null) e.firstMiss = Array.from(d);
+    return yes;
+  };
+  window.addEventListener(
+    'pointermove',
+    (e) => {
+      if (!bench.recording || e.buttons !== 1) return;
+      bench.events.push({
+        t: performance.now(),
+        input: e.timeStamp, // when the browser received the input (before any wait in the queue)
+        x: e.clientX,
+        y: e.clientY,
+        coalesced: e.getCoalescedEvents ? e.getCoalescedEvents().length : 1,
+        frame: null,
+        shownAt: null,
+        firstMiss: null, // the pixel seen the first time it was not shown yet
+        buttons: e.buttons,
+      });
+    },
+    { capture: true },
+  );
+  // Frames: the page's requestAnimationFrame is wrapped so that one native callback per frame
+  // notes the frame's time, runs every callback the app registered for this frame (in order;
+  // ones registered meanwhile wait for the next frame, as natively), and then, with the frame's
+  // drawing done, checks which earlier pointer events #board shows.
+  const nativeRaf = window.requestAnimationFrame.bind(window);
+  let queue = new Map();
+  let nextId = 1;
+  window.requestAnimationFrame = (callback) => {
+    const id = nextId++;
+    queue.set(id, callback);
+    return id;
+  };
+  window.cancelAnimationFrame = (id) => {
+    queue.delete(id);
+  };
+  const frame = (timestamp) => {
+    const now = performance.now();
+    if (bench.recording) bench.frames.push(now);
+    const callbacks = queue;
+    queue = new Map();
+    for (const callback of callbacks.values()) {
+      try {
+        callback(timestamp);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+    if (bench.recording && bench.rgb) {
+      const index = bench.frames.length - 1;
+      const done = performance.now();
+      for (const e of bench.events) {
+        if (e.frame === null && e.t < now && shown(e)) {
+          e.frame = index;
+          e.shownAt = done;
+        }
+      }
+    }
+    nativeRaf(frame);
+  };
+  nativeRaf(frame);
+}
+
+async function main() {
+  const server = await startServer(null, { name: 'bench' });
+  const browser = await launchBrowser(null);
+  try {
+    const room = await newRoomUrl(server.url);
+    const roomId = roomIdOf(room);
+    const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
+    const ops = strokeOps(VIEWPORT.width, VIEWPORT.height - 60);
+    const value = saved(ops);
+    await context.addInitScript(
+      ([key, data, target]) => {
+        if (sessionStorage.getItem('bench-injected') === null) {
+          localStorage.setItem(key, data);
+          sessionStorage.setItem('bench-injected', '1');
+        }
+        window.__benchTarget = target;
+      },
+      [`drawmesh:room:${roomId}`, value, STROKES],
+    );
+    await context.addInitScript(instrument);
+    await context.addInitScript(() => {
+      window.__bench.target = window.__benchTarget;
+    });
+    console.log(`document: ${STROKES} strokes (${POINTS} points each), ${ops.length} ops, saved copy ${(value.length / 1e6).toFixed(1)} MB of JSON`);
+
+    const user = await openInContext(null, context, `${room}?name=bench`, { name: 'bench', logPrefix: 'bench' });
+    await waitForReady(user);
+    await user.waitFor((n) => document.body.dataset.elements === String(n), STROKES, `body[data-elements="${STROKES}"]`, 120_000);
+    await user.waitFor(() => window.__bench.firstFrameAfterElements !== null, null, 'a frame after loading', 30_000);
+    const load = await user.page.evaluate(() => ({
+      elements: window.__bench.elementsAt,
+      frame: window.__bench.firstFrameAfterElements,
+      nav: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? null,
+    }));
+    console.log(`load: ${STROKES} elements after ${ms(load.elements)} from navigation start; first frame after it at ${ms(load.frame)} (DOMContentLoaded ${load.nav === null ? '?' : ms(load.nav)})`);
+
+    // The new stroke: a slow spiral over the middle of the canvas, MOVES pointer moves.
+    await chooseTool(user, 'pen');
+    await chooseSwatch(user, NEW_STROKE);
+    await setWidth(user, 6);
+    const box = await canvasBox(user.page, CANVAS);
+    await user.page.evaluate((hex) => {
+      window.__bench.rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    }, NEW_STROKE);
+    const cx = box.x + box.width / 2;
+    const cy = box.y + box.height / 2;
+    const point = (i) => {
+      const a = (i / MOVES) * 6 * Math.PI;
+      const r = 30 + (i / MOVES) * Math.min(box.width, box.height) * 0.4;
+      return [cx + r * Math.cos(a), cy + r * Math.sin(a)];
+    };
+    await user.page.mouse.move(...point(0));
+    await user.page.evaluate(() => {
+      window.__bench.recording = true;
+    });
+    await user.page.mouse.down();
+    const started = Date.now();
+    for (let i = 1; i <= MOVES; i++) await user.page.mouse.move(...point(i));
+    const drawMs = Date.now() - started;
+    await user.page.mouse.up();
+    // Let the last events be judged by the frame after them.
+    await user.waitFor(
+      () => window.__bench.events.every((e) => e.frame !== null) || window.__bench.frames.length > 0 && performance.now() - window.__bench.events.at(-1).t > 500,
+      null,
+      'the last pointer events to be rendered (or half a second past them)',
+      30_000,
+    );
+    const result = await user.page.evaluate(() => {
+      const b = window.__bench;
+      b.recording = false;
+      return { frames: b.frames, events: b.events, elements: document.body.dataset.elements, longTasks: b.longTasks, saves: b.saves };
+    });
+    user.assertHealthy();
+
+    const intervals = result.frames.slice(1).map((t, i) => t - result.frames[i]);
+    const frameStats = stats(intervals);
+    const shownEvents = result.events.filter((e) => e.frame !== null);
+    const latency = stats(shownEvents.map((e) => e.shownAt - e.t));
+    const inputLatency = stats(shownEvents.map((e) => e.shownAt - e.input));
+    // "Next frame": the first frame that started after the event.
+    const nextFrameOf = (e) => result.frames.findIndex((f) => f > e.t);
+    const inNext = shownEvents.filter((e) => e.frame === nextFrameOf(e)).length;
+    const coalesced = result.events.reduce((n, e) => n + e.coalesced, 0);
+    console.log(`drawing: ${MOVES} mouse moves sent in ${drawMs} ms → ${result.events.length} pointermove events (${coalesced} coalesced moves), ${result.frames.length} frames`);
+    console.log(`frame interval while drawing: median ${ms(frameStats.median)}, p95 ${ms(frameStats.p95)}, max ${ms(frameStats.max)} (${frameStats.n} intervals)`);
+    console.log(`pointermove dispatched → frame showing it (its callbacks done): median ${ms(latency.median)}, p95 ${ms(latency.p95)}, max ${ms(latency.max)}`);
+    console.log(`input received (event.timeStamp) → that frame's callbacks done: median ${ms(inputLatency.median)}, p95 ${ms(inputLatency.p95)}, max ${ms(inputLatency.max)}`);
+    console.log(`events shown in the next frame: ${inNext} of ${result.events.length}; shown later: ${shownEvents.length - inNext}; never seen: ${result.events.length - shownEvents.length}`);
+    console.log(`every pointer event rendered in the next frame: ${inNext === result.events.length ? 'yes' : 'NO'}`);
+    for (const e of shownEvents.filter((e) => e.frame !== nextFrameOf(e))) {
+      const next = nextFrameOf(e);
+      const i = result.events.indexOf(e);
+      const prev = result.events[i - 1];
+      console.log(
+        `  late: event ${i} at ${ms(e.t)} (${e.x}, ${e.y}) shown in frame ${e.frame} (${ms(e.shownAt)}), next frame was ${next} ` +
+          `(${ms(result.frames[next])}); pixel there then ${JSON.stringify(e.firstMiss)}; previous event ${prev ? ms(prev.t) : '-'}`,
+      );
+    }
+    const longest = [...result.longTasks].sort((a, b) => b.duration - a.duration).slice(0, 5);
+    console.log(`main-thread tasks over 50 ms while drawing: ${result.longTasks.length}${longest.length ? ` (longest: ${longest.map((l) => ms(l.duration)).join(', ')})` : ''}`);
+    if (result.saves.length) {
+      const failed = result.saves.filter((x) => !x.ok).length;
+      console.log(`localStorage saves while drawing: ${result.saves.length} (setItem alone: ${result.saves.map((x) => ms(x.duration)).join(', ')}; ${failed} refused by the quota; ${(result.saves[0].chars / 1e6).toFixed(2)} M characters)`);
+    }
+    console.log(`elements after the new stroke: ${result.elements}`);
+    await user.close();
+  } finally {
+    await browser.close().catch(() => {});
+    await server.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
