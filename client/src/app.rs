@@ -17,7 +17,7 @@ use crate::gestures::{Gesture, Gestures};
 use crate::mesh::{Mesh, PeerSummary, Signal};
 use crate::presence::Presence;
 use crate::signaling::{self, EventStream, ServerEvent, Session};
-use crate::storage;
+use crate::storage::{self, RoomStore};
 use crate::tools::Tool;
 use crate::ui::{Status, Ui};
 use crate::wire;
@@ -52,7 +52,7 @@ pub struct App {
     username: String,
     room: Result<RoomId, String>,
     /// Where the room's drawing is saved (none without a room).
-    storage_key: Option<String>,
+    store: Option<RefCell<RoomStore>>,
     /// The signed-in session, once there is one.
     live: RefCell<Option<Live>>,
     /// Counts sign-ins; a sign-in (or a timer) that finds a newer one running gives way.
@@ -122,14 +122,20 @@ impl App {
         ));
         let board = Rc::new(RefCell::new(Board::new(canvas, local_id, color)));
         let room = room_from(&window);
-        let storage_key = room.as_ref().ok().map(storage::room_key);
+        let mut store = room
+            .as_ref()
+            .ok()
+            .map(|room| RoomStore::new(storage::room_key(room)));
         // The saved drawing first, so it shows at once and merges with the peers' later.
-        if let Some(key) = &storage_key {
-            match storage::load(key) {
+        if let Some(store) = &mut store {
+            match store.load() {
                 Ok(ops) => {
                     board.borrow_mut().load(ops);
+                    if let Err(err) = store.loaded_into(board.borrow().doc()) {
+                        crate::dom::warn(&err);
+                    }
                 }
-                Err(err) => warn(&err),
+                Err(err) => crate::dom::warn(&err),
             }
         }
         let presence = RefCell::new(Presence::new(ui.cursors().clone()));
@@ -191,7 +197,7 @@ impl App {
                 presence,
                 username,
                 room,
-                storage_key,
+                store: store.map(RefCell::new),
                 live: RefCell::new(None),
                 attempt: Cell::new(0),
                 failures: Cell::new(0),
@@ -231,7 +237,7 @@ impl App {
         self.ui.set_status(Status::Connecting, "Connecting…");
         let config = signaling::fetch_config().await.unwrap_or_else(|err| {
             // Host candidates alone still connect peers on one network.
-            warn(&format!(
+            crate::dom::warn(&format!(
                 "no ICE configuration ({err}); using host candidates only"
             ));
             ClientConfig::default()
@@ -417,7 +423,7 @@ impl App {
         let out = match self.board.try_borrow_mut() {
             Ok(mut board) => f(&mut board),
             Err(_) => {
-                warn("board busy; input dropped");
+                crate::dom::warn("board busy; input dropped");
                 R::default()
             }
         };
@@ -436,7 +442,7 @@ impl App {
         };
         let texts = match encode_ops(ops) {
             Ok(texts) => texts,
-            Err(err) => return warn(&format!("could not encode ops: {err}")),
+            Err(err) => return crate::dom::warn(&format!("could not encode ops: {err}")),
         };
         for text in texts {
             mesh.broadcast(&text);
@@ -660,7 +666,7 @@ impl App {
             (Some(mesh), Ok(text)) => {
                 mesh.send_to(peer, &text);
             }
-            (_, Err(err)) => warn(&format!("could not encode a hello: {err}")),
+            (_, Err(err)) => crate::dom::warn(&format!("could not encode a hello: {err}")),
             _ => {}
         }
     }
@@ -672,10 +678,10 @@ impl App {
         };
         let received = match self.board.try_borrow_mut() {
             Ok(mut board) => board.receive(from, data, |p| mesh.contains(p)),
-            Err(_) => return warn("board busy; peer message dropped"),
+            Err(_) => return crate::dom::warn("board busy; peer message dropped"),
         };
         match received {
-            Err(err) => warn(&format!("dropped a message from peer {from}: {err}")),
+            Err(err) => crate::dom::warn(&format!("dropped a message from peer {from}: {err}")),
             Ok(Received::Ops { .. }) => self.request_frame(),
             Ok(Received::Hello(have)) => {
                 let Ok(batches) = self.board.try_borrow().map(|b| b.sync_reply(&have)) else {
@@ -684,7 +690,9 @@ impl App {
                 // Encoded one batch at a time, as the channel drains.
                 let messages = batches.into_iter().filter_map(|ops| {
                     wire::encode(&ChannelMessage::Ops { ops })
-                        .map_err(|err| warn(&format!("could not encode a sync batch: {err}")))
+                        .map_err(|err| {
+                            crate::dom::warn(&format!("could not encode a sync batch: {err}"))
+                        })
                         .ok()
                 });
                 mesh.send_paced(from, Box::new(messages));
@@ -756,7 +764,7 @@ impl App {
 
     /// Saves the drawing about half a second after a change (at most that often).
     fn schedule_save(&self) {
-        if self.storage_key.is_none() || self.save_pending.replace(true) {
+        if self.store.is_none() || self.save_pending.replace(true) {
             return;
         }
         let me = APP.with(|slot| slot.borrow().as_ref().map(Rc::downgrade));
@@ -771,11 +779,12 @@ impl App {
     /// Saves the drawing now (also as the page goes away).
     fn save_now(&self) {
         self.save_pending.set(false);
-        let (Some(key), Ok(board)) = (&self.storage_key, self.board.try_borrow()) else {
+        let (Some(store), Ok(board)) = (&self.store, self.board.try_borrow()) else {
             return;
         };
-        if let Err(err) = storage::save(key, board.doc().ops()) {
-            warn(&err);
+        // Writes only what changed since the last save (see `storage`).
+        if let Err(err) = store.borrow_mut().save(board.doc()) {
+            crate::dom::warn(&err);
         }
     }
 }
@@ -804,7 +813,7 @@ pub fn encode_ops(ops: Vec<Op>) -> Result<Vec<String>, String> {
         if text.len() <= MAX_MESSAGE_BYTES {
             out.push(text);
         } else {
-            warn("an op too large to send was dropped");
+            crate::dom::warn("an op too large to send was dropped");
         }
     }
     Ok(out)
@@ -815,12 +824,12 @@ fn relay_through(session: Session) -> impl Fn(&PeerId, Signal) + 'static {
     move |to: &PeerId, signal: Signal| {
         let body = match signal.to_json() {
             Ok(body) => body,
-            Err(err) => return warn(&format!("could not encode a signal: {err}")),
+            Err(err) => return crate::dom::warn(&format!("could not encode a signal: {err}")),
         };
         let (session, to, event) = (session.clone(), to.clone(), signal.event());
         spawn_local(async move {
             if let Err(err) = session.relay(&to, event, body).await {
-                warn(&format!("relay of {} to {to} failed: {err}", event.name()));
+                crate::dom::warn(&format!("relay of {} to {to} failed: {err}", event.name()));
             }
         });
     }
@@ -838,7 +847,7 @@ pub fn username_from(window: &web_sys::Window) -> String {
     if let Some(asked) = asked {
         match validate_username(&asked) {
             Ok(name) => return name.to_owned(),
-            Err(why) => warn(&format!("ignoring ?name=: {why}")),
+            Err(why) => crate::dom::warn(&format!("ignoring ?name=: {why}")),
         }
     }
     format!(
@@ -868,8 +877,4 @@ pub fn room_from(window: &web_sys::Window) -> Result<RoomId, String> {
             history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("/{room}{search}")));
     }
     Ok(room)
-}
-
-fn warn(what: &str) {
-    web_sys::console::warn_1(&JsValue::from_str(what));
 }

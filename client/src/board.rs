@@ -559,7 +559,7 @@ impl Board {
         let mut integrated = 0;
         for op in ops {
             if let Err(err) = op.validate() {
-                warn(&format!("stored op skipped: {err}"));
+                crate::dom::warn(&format!("stored op skipped: {err}"));
                 continue;
             }
             let changes = self.replica.doc.apply(op);
@@ -612,7 +612,7 @@ impl Board {
                 let (mut integrated, mut dropped) = (0, 0);
                 for op in ops {
                     if !accept_op(&self.replica.me, from, &op.author, &in_room) {
-                        warn(&format!(
+                        crate::dom::warn(&format!(
                             "dropped an op by {} handed over by {from}",
                             op.author
                         ));
@@ -648,8 +648,4 @@ fn shape_of(tool: Tool, from: Point, to: Point) -> Option<Shape> {
 /// `value` rounded to the nearest 1/16.
 fn quantize(value: f32) -> f32 {
     (value * 16.0).round() / 16.0
-}
-
-fn warn(what: &str) {
-    web_sys::console::warn_1(&JsValue::from_str(what));
 }

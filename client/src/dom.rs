@@ -61,3 +61,8 @@ pub async fn sleep(ms: i32) {
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
+
+/// A warning on the console: what the client says when it drops something and carries on.
+pub fn warn(what: &str) {
+    web_sys::console::warn_1(&JsValue::from_str(what));
+}

@@ -210,7 +210,7 @@ impl Mesh {
     /// queued meanwhile, and answers an offer.
     pub fn session_description(&self, from: &User, description: SessionDescription) {
         let Some((pc, generation)) = self.inner.connection_of(&from.id) else {
-            warn_text(&format!(
+            crate::dom::warn(&format!(
                 "session description from unknown peer {}",
                 from.username
             ));
@@ -234,7 +234,7 @@ impl Mesh {
         let pc = {
             let mut peers = self.inner.peers.borrow_mut();
             let Some(peer) = peers.get_mut(&from.id) else {
-                warn_text(&format!(
+                crate::dom::warn(&format!(
                     "ICE candidate from unknown peer {}",
                     from.username
                 ));
@@ -244,7 +244,7 @@ impl Mesh {
                 if peer.queued_candidates.len() < MAX_QUEUED_CANDIDATES {
                     peer.queued_candidates.push(candidate);
                 } else {
-                    warn_text(&format!(
+                    crate::dom::warn(&format!(
                         "too many early ICE candidates from {}",
                         from.username
                     ));
@@ -282,7 +282,7 @@ impl Mesh {
             peer.outbox.live.len() > MAX_QUEUED_MESSAGES
         };
         if overflow {
-            warn_text(&format!("peer {id} is not keeping up; disconnecting"));
+            crate::dom::warn(&format!("peer {id} is not keeping up; disconnecting"));
             self.remove_peer(id);
             return false;
         }
@@ -432,7 +432,7 @@ impl Inner {
                     peer.attach_cursor_channel(channel);
                 }
                 _ => {
-                    warn_text("unexpected data channel closed");
+                    crate::dom::warn("unexpected data channel closed");
                     channel.close();
                     return;
                 }
@@ -780,8 +780,4 @@ fn rtc_configuration(config: &ClientConfig) -> RtcConfiguration {
 
 fn warn(what: &str, err: &JsValue) {
     web_sys::console::warn_2(&JsValue::from_str(what), err);
-}
-
-fn warn_text(what: &str) {
-    web_sys::console::warn_1(&JsValue::from_str(what));
 }

@@ -1,6 +1,6 @@
 // The drawing survives in the browser: a reload restores it, and when everybody has left, the
 // first to come back alone sees everybody's strokes from the copy saved in localStorage
-// (drawmesh:room:<roomId>).
+// (drawmesh:room:<roomId>, plus the append-only chunks drawmesh:room:<roomId>~<tab>~<n>).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -32,12 +32,18 @@ function horizontal(box, fy) {
   };
 }
 
-/** Waits until the page's saved copy of the room exists and, if given, mentions `text`. */
+/**
+ * Waits until the page's saved copy of the room (its base and chunks together) exists and, if
+ * given, mentions `text`.
+ */
 async function waitForSaved(user, roomId, text) {
   await user.waitFor(
     ([key, want]) => {
-      const saved = localStorage.getItem(key);
-      return saved !== null && saved.length > 0 && (want === null || saved.includes(want));
+      const parts = Object.keys(localStorage)
+        .filter((k) => k === key || k.startsWith(`${key}~`))
+        .map((k) => localStorage.getItem(k));
+      const saved = parts.join('');
+      return saved.length > 0 && (want === null || saved.includes(want));
     },
     [`drawmesh:room:${roomId}`, text ?? null],
     `localStorage["drawmesh:room:${roomId}"] to hold the drawing${text ? ` (mentioning ${text})` : ''}`,

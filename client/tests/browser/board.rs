@@ -1,7 +1,7 @@
 //! The board: local tools, peer ops, undo and redo, resizes all end up as real pixels; peers'
 //! messages are checked before they touch the document.
 
-use crate::support::{board, board_of, painted_pixels, pixel, pixel_at_css, rgba};
+use crate::support::{board, board_of, drag, painted_pixels, pixel, pixel_at_css, rgba};
 use client::board::{Board, ReceiveError, Received};
 use client::canvas::PenInput;
 use client::tools::Tool;
@@ -23,15 +23,6 @@ fn p(x: f32, y: f32) -> Point {
 
 fn id(s: &str) -> PeerId {
     PeerId(s.into())
-}
-
-/// Drags from (x0, y0) to (x1, y1) through their midpoint with the current tool.
-fn drag(board: &mut Board, (x0, y0): (f32, f32), (x1, y1): (f32, f32)) -> Vec<Op> {
-    let mut out = board.pen(PenInput::Down(p(x0, y0)));
-    out.extend(board.pen(PenInput::Move(vec![p((x0 + x1) / 2.0, (y0 + y1) / 2.0)])));
-    out.extend(board.pen(PenInput::Move(vec![p(x1, y1)])));
-    out.extend(board.pen(PenInput::Up));
-    out
 }
 
 /// Draws a horizontal pen line from (x0, y) to (x1, y).

@@ -5,7 +5,7 @@ use crate::support::{board, pixel, rgba};
 use client::board::Board;
 use client::canvas::PenInput;
 use client::export;
-use client::storage;
+use client::storage::{COMPACT_AFTER_CHUNKS, RoomStore};
 use client::tools::Tool;
 use shared::Point;
 use shared::color::Color;
@@ -117,14 +117,36 @@ async fn svg_export_holds_the_shapes() {
     );
 }
 
+fn local_storage() -> web_sys::Storage {
+    web_sys::window().unwrap().local_storage().unwrap().unwrap()
+}
+
+/// The stored entries of a test room: (key, number of ops in it).
+fn stored(base: &str) -> Vec<(String, usize)> {
+    let storage = local_storage();
+    let mut entries: Vec<(String, usize)> = (0..storage.length().unwrap())
+        .filter_map(|i| storage.key(i).unwrap())
+        .filter(|k| k == base || k.starts_with(&format!("{base}~")))
+        .map(|k| {
+            let text = storage.get_item(&k).unwrap().unwrap();
+            let ops: Vec<shared::document::Op> = client::wire::decode(&text).unwrap();
+            (k, ops.len())
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
 #[wasm_bindgen_test]
 fn the_drawing_survives_a_save_and_load() {
-    let key = "drawmesh:test:round-trip";
+    let base = "drawmesh:test:round-trip";
     let mut board = drawing();
-    storage::save(key, board.doc().ops()).unwrap();
+    let mut store = RoomStore::new(base.to_owned());
+    store.remove_all().unwrap();
+    assert_eq!(store.save(board.doc()).unwrap(), board.doc().op_count());
 
     let mut restored = crate::support::board(300, 200, RED);
-    let ops = storage::load(key).unwrap();
+    let ops = RoomStore::new(base.to_owned()).load().unwrap();
     assert_eq!(restored.load(ops), board.doc().op_count());
     assert_eq!(
         restored.doc().version_vector(),
@@ -136,28 +158,16 @@ fn the_drawing_survives_a_save_and_load() {
     assert_eq!(pixel(&mut board, 100.0, 60.0), rgba(RED));
 
     // A tampered op is skipped, the rest still load.
-    let text = web_sys::window()
-        .unwrap()
-        .local_storage()
-        .unwrap()
-        .unwrap()
-        .get_item(key)
-        .unwrap()
-        .unwrap();
+    let (key, _) = stored(base).pop().unwrap();
+    let text = local_storage().get_item(&key).unwrap().unwrap();
     // The rectangle's add is the last op: only it goes (an author's later ops would wait for
     // an earlier one that never comes).
     let at = text.rfind("\"width\":4").unwrap();
     let tampered = format!("{}\"width\":999{}", &text[..at], &text[at + 9..]);
     assert_ne!(tampered, text);
-    web_sys::window()
-        .unwrap()
-        .local_storage()
-        .unwrap()
-        .unwrap()
-        .set_item(key, &tampered)
-        .unwrap();
+    local_storage().set_item(&key, &tampered).unwrap();
     let mut partial = crate::support::board(300, 200, RED);
-    partial.load(storage::load(key).unwrap());
+    partial.load(RoomStore::new(base.to_owned()).load().unwrap());
     assert_eq!(
         partial.visible_count(),
         1,
@@ -166,9 +176,78 @@ fn the_drawing_survives_a_save_and_load() {
     assert_eq!(pixel(&mut partial, 100.0, 60.0), rgba(RED));
     assert_eq!(pixel(&mut partial, 150.0, 100.0), [0, 0, 0, 0]);
 
-    storage::remove(key).unwrap();
+    store.remove_all().unwrap();
     assert!(
-        storage::load(key).unwrap().is_empty(),
+        RoomStore::new(base.to_owned()).load().unwrap().is_empty(),
         "nothing stored: nothing loaded"
     );
+}
+
+#[wasm_bindgen_test]
+fn a_save_writes_only_what_changed_and_tabs_do_not_collide() {
+    let base = "drawmesh:test:append";
+    let mut board = drawing();
+    let mut tab_a = RoomStore::new(base.to_owned());
+    tab_a.remove_all().unwrap();
+    let first = board.doc().op_count();
+    assert_eq!(tab_a.save(board.doc()).unwrap(), first);
+    assert_eq!(
+        tab_a.save(board.doc()).unwrap(),
+        0,
+        "nothing new: nothing written"
+    );
+    assert_eq!(stored(base).len(), 1);
+
+    // One more stroke: the next save writes its ops alone, in a new chunk.
+    crate::support::drag(&mut board, (10.0, 10.0), (20.0, 10.0));
+    let added = board.doc().op_count() - first;
+    assert!(added > 0);
+    assert_eq!(tab_a.save(board.doc()).unwrap(), added);
+    let counts: Vec<usize> = stored(base).iter().map(|(_, n)| *n).collect();
+    assert_eq!(counts, vec![first, added]);
+
+    // A second tab of the same room saving its own drawing adds chunks, never overwrites.
+    let mut other = crate::support::board_of("other-tab", 300, 200, BLUE);
+    crate::support::drag(&mut other, (50.0, 50.0), (60.0, 50.0));
+    let mut tab_b = RoomStore::new(base.to_owned());
+    tab_b.save(other.doc()).unwrap();
+    assert_eq!(stored(base).len(), 3);
+    let mut everyone = crate::support::board(300, 200, RED);
+    everyone.load(RoomStore::new(base.to_owned()).load().unwrap());
+    assert_eq!(
+        everyone.doc().op_count(),
+        board.doc().op_count() + other.doc().op_count()
+    );
+    tab_a.remove_all().unwrap();
+}
+
+#[wasm_bindgen_test]
+fn many_chunks_are_compacted_into_the_base_on_load() {
+    let base = "drawmesh:test:compact";
+    let mut board = crate::support::board(300, 200, RED);
+    let mut store = RoomStore::new(base.to_owned());
+    store.remove_all().unwrap();
+    for i in 0..(COMPACT_AFTER_CHUNKS + 2) {
+        let x = 10.0 + i as f32 * 5.0;
+        crate::support::drag(&mut board, (x, 10.0), (x, 30.0));
+        store.save(board.doc()).unwrap();
+    }
+    assert_eq!(stored(base).len(), COMPACT_AFTER_CHUNKS + 2);
+
+    let mut reader = RoomStore::new(base.to_owned());
+    let mut restored = crate::support::board(300, 200, RED);
+    restored.load(reader.load().unwrap());
+    reader.loaded_into(restored.doc()).unwrap();
+    let after = stored(base);
+    assert_eq!(
+        after,
+        vec![(base.to_owned(), board.doc().op_count())],
+        "one base with every op"
+    );
+    assert_eq!(
+        reader.save(restored.doc()).unwrap(),
+        0,
+        "what was loaded counts as saved"
+    );
+    reader.remove_all().unwrap();
 }

@@ -96,3 +96,18 @@ pub async fn wait_for(ms: i32, mut done: impl FnMut() -> bool) -> bool {
     }
     true
 }
+
+/// Drags from (x0, y0) to (x1, y1) through their midpoint with the board's current tool.
+pub fn drag(
+    board: &mut client::board::Board,
+    (x0, y0): (f32, f32),
+    (x1, y1): (f32, f32),
+) -> Vec<shared::document::Op> {
+    use client::canvas::PenInput;
+    let p = |x, y| shared::Point::new(x, y, 0.5);
+    let mut out = board.pen(PenInput::Down(p(x0, y0)));
+    out.extend(board.pen(PenInput::Move(vec![p((x0 + x1) / 2.0, (y0 + y1) / 2.0)])));
+    out.extend(board.pen(PenInput::Move(vec![p(x1, y1)])));
+    out.extend(board.pen(PenInput::Up));
+    out
+}
