@@ -4,10 +4,12 @@
 //! in, fetch the ICE configuration, open the stream, and join the room each time the stream says
 //! `connected`. Peers arrive and leave through the stream; strokes never touch the server.
 //!
-//! A session ends when the browser gives up on its stream (the server refused the token) or just
-//! before its token expires (after that, relays and stream reconnects would be refused); the app
-//! then signs in again, backing off after failures. Peers already connected keep drawing with us
-//! while the server is away.
+//! Shortly before its token expires, a session trades it for a new one naming the same peer
+//! (`POST /refresh`) and reopens its stream with it: the server swaps the stream and keeps us in
+//! the room, so peers notice nothing and our id (our strokes, our undo history) lives on. A
+//! session ends when the browser gives up on its stream (the server refused the token) or the
+//! refresh fails; the app then signs in again, backing off after failures. Peers already
+//! connected keep drawing with us while the server is away.
 
 use crate::board::{Board, Received};
 use crate::canvas::{Canvas, PenInput, PointerInput};
@@ -59,6 +61,8 @@ pub struct App {
     attempt: Cell<u64>,
     /// Sign-in failures since the stream last said `connected`, for the back-off.
     failures: Cell<u32>,
+    /// Numbers the streams this page opens (see `Live::stream_no`).
+    next_stream: Cell<u64>,
     me: RefCell<Option<User>>,
     /// The space bar is held: a drag pans instead of drawing.
     space: Cell<bool>,
@@ -91,13 +95,19 @@ fn hook<A>(me: &Weak<App>, f: impl Fn(&Rc<App>, A) + 'static) -> impl Fn(A) + 's
     }
 }
 
-/// One signed-in session: its token, the mesh built on it, and its stream. Tokens expire and
-/// name a fresh peer id each time, so renewing means starting a new session: the server then
-/// introduces us to the room again under the new id, and the old connections close.
+/// One signed-in session: its token, the mesh built on it, and its stream. A new session (a new
+/// sign-in) names a fresh peer id: the server introduces us to the room again under it, and the
+/// old connections close. A refreshed token keeps the session; only its stream is replaced.
 struct Live {
     session: Session,
     mesh: Mesh,
-    _stream: EventStream,
+    stream: EventStream,
+    /// Which stream is current; events of any other are ignored.
+    stream_no: u64,
+    /// The stream a refresh replaced, kept open until the new one says `connected`: closing it
+    /// first would make the server see us leave; closing it later would let it reconnect with
+    /// the old token and take the stream back.
+    retiring: Option<EventStream>,
 }
 
 impl Drop for Live {
@@ -201,6 +211,7 @@ impl App {
                 live: RefCell::new(None),
                 attempt: Cell::new(0),
                 failures: Cell::new(0),
+                next_stream: Cell::new(0),
                 me: RefCell::new(None),
                 space: Cell::new(false),
                 text_at: Cell::new(None),
@@ -291,20 +302,14 @@ impl App {
                 }
             }
         });
-        let stream = session.connect({
-            let room = room.clone();
-            move |event| {
-                if let Some(app) = me.upgrade() {
-                    app.on_server_event(event, attempt, &room);
-                }
-            }
-        });
-        match stream {
-            Ok(stream) => {
+        match self.open_stream(&session, &room, attempt) {
+            Ok((stream, stream_no)) => {
                 let old = self.live.borrow_mut().replace(Live {
                     session,
                     mesh,
-                    _stream: stream,
+                    stream,
+                    stream_no,
+                    retiring: None,
                 });
                 drop(old);
             }
@@ -313,19 +318,66 @@ impl App {
                 return self.retry(room, attempt, Status::Error, &why);
             }
         }
-        // Renew a little before the token expires, while relays and reconnects still work.
-        if let Some(lifetime) = signaling::token_lifetime_secs(&access.token) {
-            let wait_ms = ((lifetime - RENEW_AHEAD_SECS).max(RENEW_AHEAD_SECS) * 1000.0) as i32;
-            let me = Rc::downgrade(&self);
-            spawn_local(async move {
-                dom::sleep(wait_ms).await;
-                if let Some(app) = me.upgrade()
-                    && app.attempt.get() == attempt
-                {
+        self.schedule_refresh(room, attempt, &access.token);
+    }
+
+    /// Opens a stream for `session`, numbered; its events reach `on_server_event`.
+    fn open_stream(
+        self: &Rc<Self>,
+        session: &Session,
+        room: &RoomId,
+        attempt: u64,
+    ) -> Result<(EventStream, u64), signaling::SignalingError> {
+        let stream_no = self.next_stream.get() + 1;
+        self.next_stream.set(stream_no);
+        let (me, room) = (Rc::downgrade(self), room.clone());
+        let stream = session.connect(move |event| {
+            if let Some(app) = me.upgrade() {
+                app.on_server_event(event, attempt, stream_no, &room);
+            }
+        })?;
+        Ok((stream, stream_no))
+    }
+
+    /// Shortly before `token` expires, trades it for a new one naming the same peer and moves
+    /// the session to a new stream with it (see the module docs); if that fails, signs in anew.
+    fn schedule_refresh(self: &Rc<Self>, room: RoomId, attempt: u64, token: &str) {
+        let Some(lifetime) = signaling::token_lifetime_secs(token) else {
+            return;
+        };
+        // A minute ahead, or a fifth of the lifetime if that is shorter (short-lived tokens).
+        let wait_ms = ((lifetime - RENEW_AHEAD_SECS.min(lifetime / 5.0)) * 1000.0) as i32;
+        let me = Rc::downgrade(self);
+        spawn_local(async move {
+            dom::sleep(wait_ms).await;
+            let Some(app) = me.upgrade().filter(|app| app.attempt.get() == attempt) else {
+                return;
+            };
+            let Some(session) = app.live.borrow().as_ref().map(|l| l.session.clone()) else {
+                return;
+            };
+            let refreshed = session.refresh().await;
+            if app.attempt.get() != attempt {
+                return;
+            }
+            let moved = refreshed.and_then(|access| {
+                let (stream, stream_no) = app.open_stream(&session, &room, attempt)?;
+                Ok((access, stream, stream_no))
+            });
+            match moved {
+                Ok((access, stream, stream_no)) => {
+                    if let Some(live) = app.live.borrow_mut().as_mut() {
+                        live.retiring = Some(std::mem::replace(&mut live.stream, stream));
+                        live.stream_no = stream_no;
+                    }
+                    app.schedule_refresh(room, attempt, &access.token);
+                }
+                Err(err) => {
+                    crate::dom::warn(&format!("token refresh failed ({err}); signing in again"));
                     app.connect(room).await;
                 }
-            });
-        }
+            }
+        });
     }
 
     /// Shows why the session ended and signs in again later, waiting longer after each failure.
@@ -346,13 +398,27 @@ impl App {
         });
     }
 
-    fn on_server_event(self: &Rc<Self>, event: ServerEvent, attempt: u64, room: &RoomId) {
-        let (session, mesh) = match &*self.live.borrow() {
-            Some(live) if self.attempt.get() == attempt => {
-                (live.session.clone(), live.mesh.clone())
+    fn on_server_event(
+        self: &Rc<Self>,
+        event: ServerEvent,
+        attempt: u64,
+        stream_no: u64,
+        room: &RoomId,
+    ) {
+        let (session, mesh, retired) = match &mut *self.live.borrow_mut() {
+            Some(live) if self.attempt.get() == attempt && live.stream_no == stream_no => {
+                // Once the server delivers to this stream, the one it replaced can go.
+                let retired = if matches!(event, ServerEvent::Connected(_)) {
+                    live.retiring.take()
+                } else {
+                    None
+                };
+                (live.session.clone(), live.mesh.clone(), retired)
             }
             _ => return,
         };
+        // Closed outside the borrow: tearing a stream down must not find `live` borrowed.
+        drop(retired);
         match event {
             ServerEvent::Connected(_) => {
                 // Also after the browser reconnected the stream: joining again is harmless, and

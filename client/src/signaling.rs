@@ -13,6 +13,7 @@ use shared::protocol::{
     RelayEvent, Relayed, RemovePeer, SessionDescription, event,
 };
 use shared::{PeerId, RoomId};
+use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -87,17 +88,18 @@ pub fn token_lifetime_secs(token: &str) -> Option<f64> {
     Some(times.exp - times.iat).filter(|secs| secs.is_finite() && *secs > 0.0)
 }
 
-/// A signed-in session: the token every other call carries. Cheap to clone.
+/// A signed-in session: the token every other call carries. Cheap to clone; clones share the
+/// token, so a [`Session::refresh`] reaches every holder (the relay, the next stream).
 #[derive(Clone, Debug)]
 pub struct Session {
-    token: Rc<str>,
+    token: Rc<RefCell<String>>,
 }
 
 impl Session {
     /// A session for a token from [`request_access`].
     pub fn new(token: &str) -> Session {
         Session {
-            token: token.into(),
+            token: Rc::new(RefCell::new(token.to_owned())),
         }
     }
 
@@ -132,7 +134,7 @@ impl Session {
         &self,
         on_event: impl Fn(ServerEvent) + 'static,
     ) -> Result<EventStream, SignalingError> {
-        let token = String::from(js_sys::encode_uri_component(&self.token));
+        let token = String::from(js_sys::encode_uri_component(&self.token.borrow()));
         let url = format!("{API}/connect?token={token}");
         let source = EventSource::new(&url).map_err(|e| SignalingError::Network(describe(&e)))?;
         Ok(EventStream::listen(source, Rc::new(on_event)))
@@ -143,8 +145,19 @@ impl Session {
         request: RequestBuilder,
         body: Option<String>,
     ) -> Result<Response, SignalingError> {
-        let request = request.header("Authorization", &format!("Bearer {}", self.token));
-        send(request, body).await
+        let bearer = format!("Bearer {}", self.token.borrow());
+        send(request.header("Authorization", &bearer), body).await
+    }
+
+    /// Trades the token for a fresh one naming the same peer (`POST /refresh`), so the session
+    /// keeps its id, its strokes' authorship and its undo history past the token's hour.
+    pub async fn refresh(&self) -> Result<AccessResponse, SignalingError> {
+        let response = self
+            .authorized(Request::post(&format!("{API}/refresh")), None)
+            .await?;
+        let access: AccessResponse = read_json(response).await?;
+        *self.token.borrow_mut() = access.token.clone();
+        Ok(access)
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use shared::protocol::{PeerId, User};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// How long a token is valid (the tutorial's `expiresIn: '3600s'`).
+/// How long a token is valid by default (the tutorial's `expiresIn: '3600s'`).
 pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// The token's claims: the tutorial's `req.user` plus the standard times.
@@ -25,19 +25,26 @@ struct Claims {
 
 /// Issues and verifies tokens with one secret.
 pub struct Tokens {
+    ttl: Duration,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
 }
 
 impl Tokens {
-    /// Keys from the server's secret (`TOKEN_SECRET`).
+    /// Keys from the server's secret (`TOKEN_SECRET`), issuing tokens valid for [`TOKEN_TTL`].
     pub fn new(secret: &[u8]) -> Tokens {
+        Tokens::with_ttl(secret, TOKEN_TTL)
+    }
+
+    /// The same, issuing tokens valid for `ttl`.
+    pub fn with_ttl(secret: &[u8], ttl: Duration) -> Tokens {
         let mut validation = Validation::new(Algorithm::HS256);
         // A few seconds of clock skew between signaling servers sharing one secret.
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp"]);
         Tokens {
+            ttl,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -46,13 +53,13 @@ impl Tokens {
 
     /// A token for a new peer with this (already validated) username.
     pub fn issue(&self, username: &str) -> Result<(String, User), ApiError> {
-        self.issue_at(username, now_secs(), TOKEN_TTL)
+        self.issue_at(username, now_secs(), self.ttl)
     }
 
     /// A fresh token for an existing user: same peer id, a new hour. Lets a long session keep its
     /// identity (its strokes, its undo history, its peer connections) past the first expiry.
     pub fn renew(&self, user: &User) -> Result<String, ApiError> {
-        self.sign(user, now_secs(), TOKEN_TTL)
+        self.sign(user, now_secs(), self.ttl)
     }
 
     /// A token for a new peer, issued at `iat` (seconds since the epoch), valid for `ttl`.
@@ -153,6 +160,18 @@ mod tests {
         // Every token names a fresh peer.
         let (_, other) = tokens.issue("alice").unwrap();
         assert_ne!(other.id, user.id);
+    }
+
+    #[test]
+    fn tokens_live_as_long_as_configured_and_renewal_keeps_the_peer() {
+        let tokens = Tokens::with_ttl(b"secret", Duration::from_secs(7));
+        let (token, user) = tokens.issue("alice").unwrap();
+        let claims = jsonwebtoken::decode::<Claims>(&token, &tokens.decoding, &tokens.validation)
+            .unwrap()
+            .claims;
+        assert_eq!(claims.exp - claims.iat, 7);
+        let renewed = tokens.renew(&user).unwrap();
+        assert_eq!(tokens.verify(&renewed).unwrap(), user);
     }
 
     #[test]

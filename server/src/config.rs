@@ -28,6 +28,11 @@ pub struct Config {
     #[arg(long, env = "TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
 
+    /// How long an access token is valid, in seconds. Browsers renew theirs (same peer id)
+    /// shortly before it runs out.
+    #[arg(long, env = "DRAWMESH_TOKEN_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(5..=86_400))]
+    pub token_ttl: u64,
+
     /// ICE servers for the browsers, as JSON: '[{"urls":["stun:stun.example.org"]},
     /// {"urls":["turn:turn.example.org"],"username":"u","credential":"c"}]'. The default, none,
     /// works on a LAN and on localhost.
@@ -58,6 +63,7 @@ impl Config {
             port: 0,
             dist: PathBuf::from("dist"),
             token_secret: Some("test-secret".into()),
+            token_ttl: 3600,
             ice_servers: IceServers::default(),
             stream_queue: 256,
         }

@@ -27,6 +27,7 @@ use hub::Hub;
 use shared::protocol::ClientConfig;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
@@ -59,7 +60,10 @@ impl AppState {
         };
         AppState {
             hub: Hub::local(config.stream_queue),
-            tokens: Arc::new(Tokens::new(&secret)),
+            tokens: Arc::new(Tokens::with_ttl(
+                &secret,
+                Duration::from_secs(config.token_ttl),
+            )),
             client_config: Arc::new(ClientConfig {
                 ice_servers: config.ice_servers.0.clone(),
             }),
