@@ -59,10 +59,10 @@ function strokeOps(width, height) {
       author: AUTHOR,
       seq,
       lamport: seq,
-      op: { type: 'add', shape: { kind: 'stroke', points }, color: BACKGROUND_COLORS[i % BACKGROUND_COLORS.length], width: 1 },
+      op: { add: { shape: { stroke: { points } }, color: BACKGROUND_COLORS[i % BACKGROUND_COLORS.length], width: 1 } },
     });
     seq += 1;
-    ops.push({ author: AUTHOR, seq, lamport: seq, op: { type: 'finish', element: add } });
+    ops.push({ author: AUTHOR, seq, lamport: seq, op: { finish: { element: add } } });
   }
   return ops;
 }

@@ -71,7 +71,7 @@ impl VersionVector {
 
 /// The geometry of an element.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Shape {
     /// A freehand pen stroke; grows while it is drawn.
     Stroke {
@@ -124,7 +124,7 @@ impl Shape {
 
 /// What an op does.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum OpKind {
     /// A new element; its id is this op's id. Strokes start with their first points and grow by
     /// `extend`; other shapes are complete.
@@ -1130,8 +1130,8 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&op).unwrap(),
             serde_json::json!({"author": "peer-0", "seq": 1, "lamport": 3, "op": {
-                "type": "add", "shape": {"kind": "stroke", "points": [{"x": 1.0, "y": 2.0, "p": 0.5}]},
-                "color": "#000000", "width": 2.0}})
+                "add": {"shape": {"stroke": {"points": [{"x": 1.0, "y": 2.0, "p": 0.5}]}},
+                "color": "#000000", "width": 2.0}}})
         );
         let clear = Op {
             author: peer(0),
@@ -1144,7 +1144,7 @@ mod tests {
         let json = serde_json::to_value(&clear).unwrap();
         assert_eq!(
             json["op"],
-            serde_json::json!({"type": "clear", "seen": {"peer-1": 7}})
+            serde_json::json!({"clear": {"seen": {"peer-1": 7}}})
         );
         assert_eq!(serde_json::from_value::<Op>(json).unwrap(), clear);
     }

@@ -30,7 +30,7 @@ pub const CURSOR_RATE_HZ: f64 = 30.0;
 
 /// A message on a data channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum ChannelMessage {
     /// "This is what I have": sent once when the channel opens.
     Hello {
@@ -158,7 +158,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&hello).unwrap(),
-            json!({"type": "hello", "have": {"a": 3}})
+            json!({"hello": {"have": {"a": 3}}})
         );
         let cursor = ChannelMessage::Cursor {
             at: Some((1.5, 2.0)),
@@ -166,7 +166,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&cursor).unwrap(),
-            json!({"type": "cursor", "at": [1.5, 2.0], "color": "#ff0000"})
+            json!({"cursor": {"at": [1.5, 2.0], "color": "#ff0000"}})
         );
         let gone = ChannelMessage::Cursor {
             at: None,
@@ -221,7 +221,7 @@ mod tests {
         };
         assert_eq!(far.validate(), Err(MessageError::BadCursor));
         assert!(ChannelMessage::check_size(MAX_MESSAGE_BYTES + 1).is_err());
-        assert!(serde_json::from_value::<ChannelMessage>(json!({"type": "hello"})).is_err());
+        assert!(serde_json::from_value::<ChannelMessage>(json!({"hello": {}})).is_err());
     }
 
     #[test]

@@ -276,10 +276,10 @@ fn undo_and_redo_repaint_and_only_touch_my_ops() {
 #[wasm_bindgen_test]
 fn a_peers_ops_draw_through_the_channel_path() {
     let mut board = board(200, 100, RED);
-    let text = r##"{"type":"ops","ops":[
-        {"author":"bob","seq":1,"lamport":1,"op":{"type":"add","shape":{"kind":"stroke","points":[{"x":10,"y":50,"p":0.5}]},"color":"#1971c2","width":4}},
-        {"author":"bob","seq":2,"lamport":2,"op":{"type":"extend","element":1,"points":[{"x":150,"y":50,"p":0.5}]}}
-    ]}"##;
+    let text = r##"{"ops":{"ops":[
+        {"author":"bob","seq":1,"lamport":1,"op":{"add":{"shape":{"stroke":{"points":[{"x":10,"y":50,"p":0.5}]}},"color":"#1971c2","width":4}}},
+        {"author":"bob","seq":2,"lamport":2,"op":{"extend":{"element":1,"points":[{"x":150,"y":50,"p":0.5}]}}}
+    ]}}"##;
     let got = from_peer(&mut board, "bob", text, &["bob"]).unwrap();
     assert_eq!(
         got,
@@ -293,7 +293,8 @@ fn a_peers_ops_draw_through_the_channel_path() {
         rgba(BLUE),
         "unfinished, live"
     );
-    let finish = r#"{"type":"ops","ops":[{"author":"bob","seq":3,"lamport":3,"op":{"type":"finish","element":1}}]}"#;
+    let finish =
+        r#"{"ops":{"ops":[{"author":"bob","seq":3,"lamport":3,"op":{"finish":{"element":1}}}]}}"#;
     from_peer(&mut board, "bob", finish, &["bob"]).unwrap();
     assert_eq!(
         pixel(&mut board, 80.0, 50.0),
@@ -409,8 +410,8 @@ fn bad_peer_messages_are_dropped_without_painting() {
     ));
     for text in [
         "not json",
-        r#"{"type":"explode"}"#,
-        r#"{"type":"ops","ops":[{"author":"bob","seq":1}]}"#,
+        r#"{"explode":{}}"#,
+        r#"{"ops":{"ops":[{"author":"bob","seq":1}]}}"#,
     ] {
         assert!(
             matches!(
@@ -421,12 +422,12 @@ fn bad_peer_messages_are_dropped_without_painting() {
         );
     }
     // Well formed, out of bounds: a width of 999 and a cursor a billion pixels away.
-    let wide = r##"{"type":"ops","ops":[{"author":"bob","seq":1,"lamport":1,"op":{"type":"add","shape":{"kind":"line","from":{"x":1,"y":1,"p":0.5},"to":{"x":90,"y":90,"p":0.5}},"color":"#1971c2","width":999}}]}"##;
+    let wide = r##"{"ops":{"ops":[{"author":"bob","seq":1,"lamport":1,"op":{"add":{"shape":{"line":{"from":{"x":1,"y":1,"p":0.5},"to":{"x":90,"y":90,"p":0.5}}},"color":"#1971c2","width":999}}}]}}"##;
     assert!(matches!(
         from_peer(&mut board, "bob", wide, &["bob"]),
         Err(ReceiveError::Rejected(MessageError::BadOp(_)))
     ));
-    let far = r##"{"type":"cursor","at":[1e9,0],"color":"#1971c2"}"##;
+    let far = r##"{"cursor":{"at":[1e9,0],"color":"#1971c2"}}"##;
     assert_eq!(
         from_peer(&mut board, "bob", far, &["bob"]),
         Err(ReceiveError::Rejected(MessageError::BadCursor))
