@@ -11,8 +11,9 @@
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { openUser, WAIT_MS } from './browser.mjs';
+import { launchBrowser, openUser, screenshotAll, WAIT_MS } from './browser.mjs';
 import { parseColor, readPixels } from './canvas.mjs';
+import { newRoomUrl, startServer } from './server.mjs';
 
 export const CANVAS = '#board';
 export const TOOLS = ['pen', 'eraser', 'line', 'rect', 'ellipse', 'text'];
@@ -245,5 +246,23 @@ export async function waitForColorInRegion(user, { selector = CANVAS, region, co
   } catch (err) {
     const seen = await colorInRegion(user, { selector, region, color, tolerance }).catch(() => '?');
     throw new Error(`${err.message}\n(${seen} such pixels there now)`);
+  }
+}
+
+/**
+ * Runs `body({ server, room, browser, users })` in a new room of a fresh server (started with
+ * `args`) with one browser; `users` is where `join` collects the pages it opens. On failure each
+ * page's screenshot goes to e2e/artifacts/ before the error is rethrown.
+ */
+export async function inRoom(t, { prefix, args }, body) {
+  const server = await startServer(t, { name: prefix, args });
+  const room = await newRoomUrl(server.url);
+  const browser = await launchBrowser(t);
+  const users = [];
+  try {
+    await body({ server, room, browser, users });
+  } catch (err) {
+    await screenshotAll(users, prefix);
+    throw err;
   }
 }

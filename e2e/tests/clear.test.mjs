@@ -3,19 +3,18 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { launchBrowser, screenshotAll } from '../lib/browser.mjs';
 import { canvasBox, dragStroke, waitForStroke } from '../lib/canvas.mjs';
 import {
   CANVAS,
   chooseSwatch,
   chooseTool,
+  inRoom,
   join,
   setWidth,
   waitForElements,
   waitForGone,
   waitForPeers,
 } from '../lib/drawmesh.mjs';
-import { newRoomUrl, startServer } from '../lib/server.mjs';
 
 const PREFIX = 'clear';
 const RED = '#e03131';
@@ -30,11 +29,7 @@ async function waitForDialog(user, open) {
 }
 
 test('clear asks for confirmation, then clears the drawing on every browser', { timeout: 90_000 }, async (t) => {
-  const server = await startServer(t, { name: PREFIX });
-  const room = await newRoomUrl(server.url);
-  const browser = await launchBrowser(t);
-  const users = [];
-  try {
+  await inRoom(t, { prefix: PREFIX }, async ({ server, room, browser, users }) => {
     const alice = await join(t, browser, room, 'alice', { prefix: PREFIX, users });
     const bob = await join(t, browser, room, 'bob', { prefix: PREFIX, users });
     await waitForPeers(alice, 1);
@@ -82,8 +77,5 @@ test('clear asks for confirmation, then clears the drawing on every browser', { 
     }
 
     for (const user of users) user.assertHealthy();
-  } catch (err) {
-    await screenshotAll(users, PREFIX);
-    throw err;
-  }
+  });
 });

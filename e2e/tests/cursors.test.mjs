@@ -4,10 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { launchBrowser, screenshotAll } from '../lib/browser.mjs';
 import { canvasBox } from '../lib/canvas.mjs';
-import { CANVAS, join, peerIds, waitForPeers } from '../lib/drawmesh.mjs';
-import { newRoomUrl, startServer } from '../lib/server.mjs';
+import { CANVAS, inRoom, join, peerIds, waitForPeers } from '../lib/drawmesh.mjs';
 
 const PREFIX = 'cursors';
 const NEAR_PX = 20;
@@ -37,11 +35,7 @@ function cursorStateInPage(id) {
 }
 
 test("each user sees the others' cursors, named, where they point", { timeout: 90_000 }, async (t) => {
-  const server = await startServer(t, { name: PREFIX });
-  const room = await newRoomUrl(server.url);
-  const browser = await launchBrowser(t);
-  const users = [];
-  try {
+  await inRoom(t, { prefix: PREFIX }, async ({ server, room, browser, users }) => {
     const alice = await join(t, browser, room, 'alice', { prefix: PREFIX, users });
     const bob = await join(t, browser, room, 'bob', { prefix: PREFIX, users });
     await waitForPeers(alice, 1);
@@ -89,8 +83,5 @@ test("each user sees the others' cursors, named, where they point", { timeout: 9
     }
 
     for (const user of users) user.assertHealthy();
-  } catch (err) {
-    await screenshotAll(users, PREFIX);
-    throw err;
-  }
+  });
 });

@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { launchBrowser, screenshotAll } from '../lib/browser.mjs';
 import { canvasBox, parseColor } from '../lib/canvas.mjs';
 import {
   chooseSwatch,
   chooseTool,
   exportFile,
+  inRoom,
   join,
   roomIdOf,
   setWidth,
@@ -19,7 +19,7 @@ import {
   waitForPeers,
 } from '../lib/drawmesh.mjs';
 import { comparePixels, countColor, decodePng } from '../lib/png.mjs';
-import { artifactPath, newRoomUrl, startServer } from '../lib/server.mjs';
+import { artifactPath } from '../lib/server.mjs';
 
 const PREFIX = 'late_joiner';
 const STROKES = 200;
@@ -34,11 +34,7 @@ function random(seed) {
 }
 
 test('a late joiner receives all 200 strokes and exports the same PNG, pixel for pixel', { timeout: 240_000 }, async (t) => {
-  const server = await startServer(t, { name: PREFIX });
-  const room = await newRoomUrl(server.url);
-  const browser = await launchBrowser(t);
-  const users = [];
-  try {
+  await inRoom(t, { prefix: PREFIX }, async ({ server, room, browser, users }) => {
     const alice = await join(t, browser, room, 'alice', { prefix: PREFIX, users });
     await chooseTool(alice, 'pen');
     const colors = await swatchColors(alice);
@@ -114,8 +110,5 @@ test('a late joiner receives all 200 strokes and exports the same PNG, pixel for
     t.diagnostic(`export ${a.width}x${a.height}, identical on both browsers`);
 
     for (const user of users) user.assertHealthy();
-  } catch (err) {
-    await screenshotAll(users, PREFIX);
-    throw err;
-  }
+  });
 });

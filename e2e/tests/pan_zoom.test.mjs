@@ -3,20 +3,21 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { launchBrowser, screenshotAll } from '../lib/browser.mjs';
 import { canvasBox, dragStroke, readPixels, waitForStroke } from '../lib/canvas.mjs';
-import { CANVAS, chooseSwatch, join, waitForElements, waitForGone } from '../lib/drawmesh.mjs';
-import { newRoomUrl, startServer } from '../lib/server.mjs';
+import {
+  CANVAS,
+  chooseSwatch,
+  inRoom,
+  join,
+  waitForElements,
+  waitForGone,
+} from '../lib/drawmesh.mjs';
 
 const PREFIX = 'pan_zoom';
 const RED = '#e03131';
 
 test('the wheel zooms about the pointer, space + drag pans, the zoom button resets', { timeout: 90_000 }, async (t) => {
-  const server = await startServer(t, { name: PREFIX });
-  const room = await newRoomUrl(server.url);
-  const browser = await launchBrowser(t);
-  const users = [];
-  try {
+  await inRoom(t, { prefix: PREFIX }, async ({ server, room, browser, users }) => {
     const alice = await join(t, browser, room, 'alice', { prefix: PREFIX, users });
     const { page } = alice;
     const box = await canvasBox(page, CANVAS);
@@ -62,8 +63,5 @@ test('the wheel zooms about the pointer, space + drag pans, the zoom button rese
     const [px] = await readPixels(page, CANVAS, [beyond]);
     assert.ok(!(px[0] > 200 && px[1] < 90 && px[2] < 90), `beyond the stroke is blank again (${px})`);
     alice.assertHealthy();
-  } catch (err) {
-    await screenshotAll(users, PREFIX);
-    throw err;
-  }
+  });
 });

@@ -5,9 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { launchBrowser, screenshotAll } from '../lib/browser.mjs';
-import { join, peerIds, waitForPeers } from '../lib/drawmesh.mjs';
-import { newRoomUrl, startServer } from '../lib/server.mjs';
+import { inRoom, join, peerIds, waitForPeers } from '../lib/drawmesh.mjs';
 
 const PREFIX = 'token_refresh';
 const TTL_SECS = 6;
@@ -36,11 +34,7 @@ function refreshes(user, count) {
 }
 
 test('sessions outlive their tokens: same peer ids, same connections, still introduced', { timeout: 120_000 }, async (t) => {
-  const server = await startServer(t, { name: PREFIX, args: ['--token-ttl', String(TTL_SECS)] });
-  const room = await newRoomUrl(server.url);
-  const browser = await launchBrowser(t);
-  const users = [];
-  try {
+  await inRoom(t, { prefix: PREFIX, args: ['--token-ttl', String(TTL_SECS)] }, async ({ server, room, browser, users }) => {
     const alice = await join(t, browser, room, 'alice', { prefix: PREFIX, users });
     const bob = await join(t, browser, room, 'bob', { prefix: PREFIX, users });
     // Counting starts now: refreshes at ~80% of each 6 s token.
@@ -64,8 +58,5 @@ test('sessions outlive their tokens: same peer ids, same connections, still intr
     const carolSees = (await peerIds(carol)).sort();
     assert.deepEqual(carolSees, [aliceAsSeenByBob, bobAsSeenByAlice].sort(), 'carol meets the same alice and bob');
     for (const user of users) user.assertHealthy();
-  } catch (err) {
-    await screenshotAll(users, PREFIX);
-    throw err;
-  }
+  });
 });

@@ -10,28 +10,28 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test } from 'node:test';
-import { launchBrowser, screenshotAll } from '../lib/browser.mjs';
 import { canvasBox, dragStroke, waitForStroke } from '../lib/canvas.mjs';
 import {
   CANVAS,
-  TOOLS,
   chooseCustomColor,
   chooseSwatch,
   chooseTool,
   colorInRegion,
   elementCount,
   exportFile,
+  inRoom,
   join,
   nextFrames,
   peerIds,
   roomIdOf,
   setWidth,
+  TOOLS,
   waitForColorInRegion,
   waitForElements,
   waitForGone,
   waitForPeers,
 } from '../lib/drawmesh.mjs';
-import { newRoomUrl, repoPath, startServer } from '../lib/server.mjs';
+import { repoPath } from '../lib/server.mjs';
 
 const PREFIX = 'tools';
 
@@ -70,11 +70,7 @@ async function placeText(user, at, text) {
 let toolsWork = false;
 
 test('every tool paints the same shapes on the other peer\'s canvas', { timeout: 120_000 }, async (t) => {
-  const server = await startServer(t, { name: PREFIX });
-  const room = await newRoomUrl(server.url);
-  const browser = await launchBrowser(t);
-  const users = [];
-  try {
+  await inRoom(t, { prefix: PREFIX }, async ({ server, room, browser, users }) => {
     const alice = await join(t, browser, room, 'alice', { prefix: PREFIX, users });
     const bob = await join(t, browser, room, 'bob', { prefix: PREFIX, users });
     await waitForPeers(alice, 1);
@@ -193,10 +189,7 @@ test('every tool paints the same shapes on the other peer\'s canvas', { timeout:
 
     for (const user of users) user.assertHealthy();
     toolsWork = true;
-  } catch (err) {
-    await screenshotAll(users, PREFIX);
-    throw err;
-  }
+  });
 });
 
 test('README picture: a drawing made with every tool (docs/tools.png)', { timeout: 120_000 }, async (t) => {
@@ -205,11 +198,7 @@ test('README picture: a drawing made with every tool (docs/tools.png)', { timeou
     return;
   }
   const viewport = { width: 1000, height: 650 };
-  const server = await startServer(t, { name: `${PREFIX}-picture` });
-  const room = await newRoomUrl(server.url);
-  const browser = await launchBrowser(t);
-  const users = [];
-  try {
+  await inRoom(t, { prefix: `${PREFIX}-picture` }, async ({ server, room, browser, users }) => {
     const alice = await join(t, browser, room, 'alice', { prefix: `${PREFIX}-picture`, viewport, users });
     const bob = await join(t, browser, room, 'bob', { prefix: `${PREFIX}-picture`, viewport, users });
     await waitForPeers(alice, 1);
@@ -283,8 +272,5 @@ test('README picture: a drawing made with every tool (docs/tools.png)', { timeou
     await nextFrames(alice);
     await alice.page.screenshot({ path, type: 'png' });
     t.diagnostic(`wrote ${path}`);
-  } catch (err) {
-    await screenshotAll(users, `${PREFIX}-picture`);
-    throw err;
-  }
+  });
 });

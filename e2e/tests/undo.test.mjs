@@ -4,20 +4,19 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { launchBrowser, screenshotAll } from '../lib/browser.mjs';
 import { canvasBox, dragStroke, waitForStroke } from '../lib/canvas.mjs';
 import {
   CANVAS,
   chooseSwatch,
   chooseTool,
   focusPage,
+  inRoom,
   join,
   setWidth,
   waitForElements,
   waitForGone,
   waitForPeers,
 } from '../lib/drawmesh.mjs';
-import { newRoomUrl, startServer } from '../lib/server.mjs';
 
 const PREFIX = 'undo';
 const RED = '#e03131';
@@ -36,11 +35,7 @@ async function waitForDisabled(user, selector, disabled) {
 }
 
 test("an undo removes only the user's own stroke, on every browser, and redo restores it", { timeout: 120_000 }, async (t) => {
-  const server = await startServer(t, { name: PREFIX });
-  const room = await newRoomUrl(server.url);
-  const browser = await launchBrowser(t);
-  const users = [];
-  try {
+  await inRoom(t, { prefix: PREFIX }, async ({ server, room, browser, users }) => {
     const alice = await join(t, browser, room, 'alice', { prefix: PREFIX, users });
     const bob = await join(t, browser, room, 'bob', { prefix: PREFIX, users });
     await waitForPeers(alice, 1);
@@ -97,8 +92,5 @@ test("an undo removes only the user's own stroke, on every browser, and redo res
     await waitForDisabled(alice, '#redo', true);
 
     for (const user of users) user.assertHealthy();
-  } catch (err) {
-    await screenshotAll(users, PREFIX);
-    throw err;
-  }
+  });
 });

@@ -328,6 +328,24 @@ pub struct Element {
     pub finished: bool,
 }
 
+#[cfg(test)]
+impl Element {
+    /// A finished element by author "a" (seq 1), for tests of the modules that read elements.
+    pub(crate) fn for_test(shape: Shape, color: Color, width: f32) -> Element {
+        Element {
+            id: OpId {
+                author: PeerId("a".into()),
+                seq: 1,
+            },
+            lamport: 1,
+            shape,
+            color,
+            width,
+            finished: true,
+        }
+    }
+}
+
 /// What integrating ops changed, so the canvas repaints no more than it must.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {

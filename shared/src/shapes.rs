@@ -193,21 +193,9 @@ pub fn hits(element: &Element, x: f32, y: f32, radius: f32) -> bool {
 mod tests {
     use super::*;
     use crate::color::Color;
-    use crate::document::OpId;
-    use crate::protocol::PeerId;
 
     fn element(shape: Shape) -> Element {
-        Element {
-            id: OpId {
-                author: PeerId("a".into()),
-                seq: 1,
-            },
-            lamport: 1,
-            shape,
-            color: Color::rgb(0, 0, 0),
-            width: 4.0,
-            finished: true,
-        }
+        Element::for_test(shape, Color::rgb(0, 0, 0), 4.0)
     }
 
     fn pt(x: f32, y: f32) -> Point {

@@ -113,22 +113,10 @@ pub fn to_svg<'a>(elements: impl IntoIterator<Item = &'a Element> + Clone) -> St
 mod tests {
     use super::*;
     use crate::color::Color;
-    use crate::document::OpId;
     use crate::geometry::Point;
-    use crate::protocol::PeerId;
 
     fn element(shape: Shape) -> Element {
-        Element {
-            id: OpId {
-                author: PeerId("a".into()),
-                seq: 1,
-            },
-            lamport: 1,
-            shape,
-            color: Color::rgb(255, 0, 0),
-            width: 2.0,
-            finished: true,
-        }
+        Element::for_test(shape, Color::rgb(255, 0, 0), 2.0)
     }
 
     #[test]
