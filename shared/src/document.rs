@@ -38,8 +38,9 @@ pub const MAX_TEXT_CHARS: usize = 1_000;
 pub const MAX_ERASE_TARGETS: usize = 10_000;
 /// Most authors a version vector may name.
 pub const MAX_AUTHORS: usize = 10_000;
-/// Most ops parked per author while waiting for a gap to fill.
-pub const MAX_PARKED_PER_AUTHOR: usize = 100_000;
+/// Most ops parked (waiting for an earlier op of their author) in one document, all authors
+/// together: a peer cannot grow a replica without bound by sending ops that never fit.
+pub const MAX_PARKED: usize = 100_000;
 /// Text sizes accepted, in CSS pixels.
 pub const TEXT_SIZES: std::ops::RangeInclusive<f32> = 6.0..=200.0;
 
@@ -390,6 +391,8 @@ pub struct Document {
     /// Op → (seq of the undo/redo that last switched it, on?). Ops not here are on.
     switches: HashMap<OpId, (Seq, bool)>,
     lamport: u64,
+    /// Ops parked across all authors (bounded by [`MAX_PARKED`]).
+    parked: usize,
 }
 
 impl Document {
@@ -439,8 +442,9 @@ impl Document {
             return Changes::default();
         }
         if op.seq > have + 1 {
-            if log.parked.len() < MAX_PARKED_PER_AUTHOR {
+            if self.parked < MAX_PARKED {
                 log.parked.insert(op.seq, op);
+                self.parked += 1;
             }
             return Changes::default();
         }
@@ -453,6 +457,7 @@ impl Document {
             let Some(op) = log.parked.remove(&next) else {
                 break;
             };
+            self.parked -= 1;
             let more = self.integrate(op);
             changes.merge(more);
         }
@@ -1052,6 +1057,43 @@ mod tests {
             Shape::Stroke { points } => assert_eq!(points.len(), 2),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn parking_is_bounded_across_all_authors() {
+        let mut doc = Document::new();
+        // Ops that can never integrate (their seq 1 never comes), spread over many authors.
+        for i in 0..MAX_PARKED + 10 {
+            let author = PeerId(format!("ghost-{}", i % 1000));
+            doc.apply(Op {
+                author,
+                seq: 2 + (i / 1000) as Seq,
+                lamport: 1,
+                op: OpKind::Finish { element: 1 },
+            });
+        }
+        assert_eq!(doc.parked, MAX_PARKED);
+        // Parked ops that do fit are released, and free their places.
+        let a = peer(0);
+        doc.apply(Op {
+            author: a.clone(),
+            seq: 1,
+            lamport: 1,
+            op: stroke(&[(0.0, 0.0)]),
+        });
+        assert_eq!(doc.op_count(), 1);
+        let ghost = PeerId("ghost-0".into());
+        doc.apply(Op {
+            author: ghost,
+            seq: 1,
+            lamport: 1,
+            op: stroke(&[(0.0, 0.0)]),
+        });
+        assert!(
+            doc.op_count() > 2,
+            "ghost-0's parked ops followed its first one"
+        );
+        assert!(doc.parked < MAX_PARKED);
     }
 
     #[test]
