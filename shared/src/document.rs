@@ -452,7 +452,10 @@ impl Document {
         let mut changes = self.integrate(op);
         // Drain whatever this op unblocked.
         loop {
-            let log = self.authors.get_mut(&author).expect("author log exists");
+            // The author's log was made above and logs are never removed.
+            let Some(log) = self.authors.get_mut(&author) else {
+                break;
+            };
             let next = log.ops.len() as Seq + 1;
             let Some(op) = log.parked.remove(&next) else {
                 break;
