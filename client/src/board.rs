@@ -25,7 +25,7 @@ use shared::document::{
     Shape, VersionVector, batches,
 };
 use shared::geometry::Point;
-use shared::shapes::hits;
+use shared::shapes::{Bounds, bounds, hits};
 use shared::sync::{ChannelMessage, MAX_MESSAGE_BYTES, MessageError, SYNC_BATCH_BYTES, accept_op};
 use shared::view::View;
 use std::collections::{BTreeSet, HashSet};
@@ -277,13 +277,26 @@ impl Board {
         self.committed.clear();
         self.committed.set_view(&self.view);
         let ctx = self.committed.context();
+        // Only what the view shows: zoomed in on a large drawing, most elements are off screen.
+        // Text is always painted: its bounds are an estimate (fonts differ), not a promise.
+        let (w, h) = self.committed.css_size();
+        let (min_x, min_y) = self.view.to_world(0.0, 0.0);
+        let (max_x, max_y) = self.view.to_world(w as f32, h as f32);
+        let shown = Bounds {
+            min_x,
+            min_y,
+            max_x,
+            max_y,
+        };
         let mut top = None;
         for element in self.replica.doc.visible() {
             if self.live.contains(&element.id) {
                 continue;
             }
-            paint_element(ctx, element, 0);
             top = Some((element.lamport, element.id.clone()));
+            if matches!(element.shape, Shape::Text { .. }) || bounds(element).intersects(&shown) {
+                paint_element(ctx, element, 0);
+            }
         }
         self.committed_top = top;
     }

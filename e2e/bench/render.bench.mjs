@@ -301,6 +301,26 @@ async function main() {
       console.log(`localStorage saves while drawing: ${result.saves.length} (setItem alone: ${result.saves.map((x) => ms(x.duration)).join(', ')}; ${failed} refused by the quota; ${(result.saves[0].chars / 1e6).toFixed(2)} M characters)`);
     }
     console.log(`elements after the new stroke: ${result.elements}`);
+
+    // Zoom: each wheel step repaints the committed layer, culled to what the view shows. Timed
+    // from the wheel event to the end of the frame after it (a task queued from that frame).
+    await user.page.evaluate(() => {
+      window.__zoom = [];
+      window.addEventListener('wheel', () => {
+        const t0 = performance.now();
+        requestAnimationFrame(() => setTimeout(() => window.__zoom.push(performance.now() - t0), 0));
+      }, { capture: true, passive: true });
+    });
+    const steps = [-300, -300, -300, -300, 300, 300, 300, 300];
+    const zooms = [];
+    await user.page.mouse.move(cx, cy);
+    for (const [i, dy] of steps.entries()) {
+      await user.page.mouse.wheel(0, dy);
+      await user.waitFor((n) => window.__zoom.length >= n, i + 1, `zoom step ${i + 1} timed`);
+      zooms.push(await user.page.evaluate(() => Number(document.querySelector('#board').dataset.zoom)));
+    }
+    const zoomTimes = await user.page.evaluate(() => window.__zoom);
+    console.log(`zoom steps (zoom → wheel-to-frame-done): ${zooms.map((z, i) => `${z.toFixed(2)}x ${ms(zoomTimes[i])}`).join(', ')}`);
     await user.close();
   } finally {
     await browser.close().catch(() => {});

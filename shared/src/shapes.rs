@@ -70,6 +70,14 @@ impl Bounds {
         self.max_y - self.min_y
     }
 
+    /// True when the two boxes overlap (touching edges count).
+    pub fn intersects(&self, other: &Bounds) -> bool {
+        self.min_x <= other.max_x
+            && other.min_x <= self.max_x
+            && self.min_y <= other.max_y
+            && other.min_y <= self.max_y
+    }
+
     /// True when the point is inside (edges included).
     pub fn contains(&self, x: f32, y: f32) -> bool {
         (self.min_x..=self.max_x).contains(&x) && (self.min_y..=self.max_y).contains(&y)
@@ -253,6 +261,23 @@ mod tests {
         );
         assert!(hits(&text, 30.0, 20.0, 0.0));
         assert!(!hits(&text, 80.0, 20.0, 0.0));
+    }
+
+    #[test]
+    fn boxes_intersect_when_they_overlap_or_touch() {
+        let b = |min_x, min_y, max_x, max_y| Bounds {
+            min_x,
+            min_y,
+            max_x,
+            max_y,
+        };
+        let view = b(0.0, 0.0, 100.0, 100.0);
+        assert!(view.intersects(&b(50.0, 50.0, 150.0, 150.0)));
+        assert!(view.intersects(&b(-10.0, -10.0, 200.0, 200.0)), "covering");
+        assert!(view.intersects(&b(10.0, 10.0, 20.0, 20.0)), "inside");
+        assert!(view.intersects(&b(100.0, 0.0, 120.0, 10.0)), "touching");
+        assert!(!view.intersects(&b(101.0, 0.0, 120.0, 10.0)));
+        assert!(!view.intersects(&b(0.0, -30.0, 10.0, -1.0)));
     }
 
     #[test]
