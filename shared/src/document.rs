@@ -451,11 +451,8 @@ impl Document {
         let author = op.author.clone();
         let mut changes = self.integrate(op);
         // Drain whatever this op unblocked.
-        loop {
-            // The author's log was made above and logs are never removed.
-            let Some(log) = self.authors.get_mut(&author) else {
-                break;
-            };
+        // (The author's log was made above, and logs are never removed.)
+        while let Some(log) = self.authors.get_mut(&author) {
             let next = log.ops.len() as Seq + 1;
             let Some(op) = log.parked.remove(&next) else {
                 break;
