@@ -789,6 +789,15 @@ impl App {
         };
         presence.retain(|id| peers.iter().any(|p| &p.id == id));
         self.ui.set_peers(peers, |id| presence.color(id));
+        drop(presence);
+        // A peer who left mid-stroke will not finish it: commit what it drew.
+        let settled = match self.board.try_borrow_mut() {
+            Ok(mut board) => board.settle_live(|id| peers.iter().any(|p| &p.id == id)),
+            Err(_) => 0,
+        };
+        if settled > 0 {
+            self.request_frame();
+        }
     }
 
     /// Asks for an animation frame, once until it comes.

@@ -319,6 +319,22 @@ impl Board {
         })
     }
 
+    /// Commits the unfinished strokes of authors who are gone (neither me nor `in_room`): they
+    /// will never finish, and painting them every frame on the live layer would cost a frame's
+    /// time for nothing. Returns how many were committed.
+    pub fn settle_live(&mut self, in_room: impl Fn(&PeerId) -> bool) -> usize {
+        let me = &self.replica.me;
+        let before = self.live.len();
+        self.live
+            .retain(|id| id.author == *me || in_room(&id.author));
+        let settled = before - self.live.len();
+        if settled > 0 {
+            self.repaint_pending = true;
+            self.frame_pending = true;
+        }
+        settled
+    }
+
     /// Takes what integrating ops changed: marks the layers to repaint, or paints a finished
     /// element that lands on top straight onto the committed layer.
     fn absorb(&mut self, changes: Changes) {
@@ -544,6 +560,11 @@ impl Board {
         op
     }
 
+    /// The number of strokes still being drawn (painted each frame on the live layer).
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+
     /// The number of visible elements.
     pub fn visible_count(&self) -> usize {
         self.replica.doc.visible().count()
@@ -636,6 +657,8 @@ impl Board {
                     integrated += changes.integrated;
                     self.absorb(changes);
                 }
+                // A sync can carry the unfinished stroke of someone who left mid-stroke.
+                self.settle_live(&in_room);
                 Received::Ops {
                     integrated,
                     dropped,

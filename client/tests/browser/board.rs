@@ -635,3 +635,28 @@ fn a_peers_clear_over_the_wire_hides_what_it_saw_and_no_more() {
     assert_eq!(alice.visible_count(), 1);
     assert_eq!(bob.visible_count(), 1);
 }
+
+#[wasm_bindgen_test]
+fn strokes_of_peers_who_left_mid_stroke_are_committed() {
+    let mut board = board(200, 100, RED);
+    let unfinished = |author: &str| {
+        format!(
+            r##"{{"ops":{{"ops":[
+            {{"author":"{author}","seq":1,"lamport":1,"op":{{"add":{{"shape":{{"stroke":{{"points":[{{"x":10,"y":50,"p":0.5}}]}}}},"color":"#1971c2","width":4}}}}}},
+            {{"author":"{author}","seq":2,"lamport":2,"op":{{"extend":{{"element":1,"points":[{{"x":150,"y":50,"p":0.5}}]}}}}}}
+        ]}}}}"##
+        )
+    };
+    // Bob is drawing: his stroke is live.
+    from_peer(&mut board, "bob", &unfinished("bob"), &["bob"]).unwrap();
+    assert_eq!(board.live_count(), 1);
+    assert_eq!(pixel(&mut board, 80.0, 50.0), rgba(BLUE));
+    // Bob leaves mid-stroke: the stroke is committed, and still painted.
+    assert_eq!(board.settle_live(|_| false), 1);
+    assert_eq!(board.live_count(), 0);
+    assert_eq!(pixel(&mut board, 80.0, 50.0), rgba(BLUE));
+    // A sync hands over the unfinished stroke of carol, who is gone: committed at once.
+    from_peer(&mut board, "bob", &unfinished("carol"), &["bob"]).unwrap();
+    assert_eq!(board.live_count(), 0);
+    assert_eq!(board.visible_count(), 2);
+}
