@@ -28,6 +28,7 @@ use shared::geometry::Point;
 use shared::shapes::{Bounds, bounds, hits};
 use shared::sync::{ChannelMessage, MAX_MESSAGE_BYTES, MessageError, SYNC_BATCH_BYTES, accept_op};
 use shared::view::View;
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use wasm_bindgen::{JsCast, JsValue};
@@ -98,6 +99,9 @@ pub struct Board {
     drag: Option<Drag>,
     /// Unfinished elements that grew in this session: painted every frame, not committed.
     live: BTreeSet<OpId>,
+    /// The visible element count, while known: counting walks every element, and the app shows
+    /// it after each change, so it is kept until a change could alter it (a stroke growing cannot).
+    visible: Cell<Option<usize>>,
     /// Stacking key of the topmost element on the committed layer: a finished element above it
     /// can be painted alone; one below needs a full repaint to stack right.
     committed_top: Option<(u64, OpId)>,
@@ -124,6 +128,7 @@ impl Board {
             width: DEFAULT_WIDTH,
             drag: None,
             live: BTreeSet::new(),
+            visible: Cell::new(None),
             committed_top: None,
             repaint_pending: true,
             frame_pending: true,
@@ -340,6 +345,9 @@ impl Board {
     fn absorb(&mut self, changes: Changes) {
         if changes.integrated > 0 {
             self.changed = true;
+        }
+        if changes.repaint || changes.grown.iter().any(|(_, from)| *from == 0) {
+            self.visible.set(None);
         }
         if changes.repaint {
             self.repaint_pending = true;
@@ -567,7 +575,12 @@ impl Board {
 
     /// The number of visible elements.
     pub fn visible_count(&self) -> usize {
-        self.replica.doc.visible().count()
+        if let Some(count) = self.visible.get() {
+            return count;
+        }
+        let count = self.replica.doc.visible().count();
+        self.visible.set(Some(count));
+        count
     }
 
     /// My summary for a peer whose channel just opened.
