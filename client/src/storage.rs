@@ -60,6 +60,15 @@ impl RoomStore {
         }
     }
 
+    /// Every key of this room in `storage`: its base and every tab's chunks.
+    fn keys(&self, storage: &web_sys::Storage) -> Result<Vec<String>, String> {
+        let len = storage.length().map_err(|err| describe(&err))?;
+        Ok((0..len)
+            .filter_map(|i| storage.key(i).ok().flatten())
+            .filter(|k| self.is_ours(k))
+            .collect())
+    }
+
     fn is_ours(&self, key: &str) -> bool {
         key == self.base
             || key
@@ -70,11 +79,7 @@ impl RoomStore {
     /// Every op stored for the room, by any tab. Unreadable entries are skipped with a warning.
     pub fn load(&mut self) -> Result<Vec<Op>, String> {
         let storage = storage()?;
-        let len = storage.length().map_err(|err| describe(&err))?;
-        let keys: Vec<String> = (0..len)
-            .filter_map(|i| storage.key(i).ok().flatten())
-            .filter(|k| self.is_ours(k))
-            .collect();
+        let keys = self.keys(&storage)?;
         let mut ops = Vec::new();
         self.loaded_chunks.clear();
         for key in keys {
@@ -131,11 +136,7 @@ impl RoomStore {
     /// Forgets everything stored for the room.
     pub fn remove_all(&self) -> Result<(), String> {
         let storage = storage()?;
-        let len = storage.length().map_err(|err| describe(&err))?;
-        let keys: Vec<String> = (0..len)
-            .filter_map(|i| storage.key(i).ok().flatten())
-            .filter(|k| self.is_ours(k))
-            .collect();
+        let keys = self.keys(&storage)?;
         for key in keys {
             storage.remove_item(&key).map_err(|err| describe(&err))?;
         }
