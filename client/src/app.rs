@@ -878,10 +878,15 @@ const SAVE_DELAY_MS: i32 = 500;
 /// Ops as `ops` messages: all in one, or cut so each fits [`MAX_MESSAGE_BYTES`] (an op too large
 /// even alone is dropped with a warning: no peer would accept it).
 pub fn encode_ops(ops: Vec<Op>) -> Result<Vec<String>, String> {
-    let all = wire::encode(&ChannelMessage::Ops { ops: ops.clone() })?;
+    // Every pointer event comes through here: encode the ops in place, no copy.
+    let message = ChannelMessage::Ops { ops };
+    let all = wire::encode(&message)?;
     if all.len() <= MAX_MESSAGE_BYTES {
         return Ok(vec![all]);
     }
+    let ChannelMessage::Ops { ops } = message else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for op in ops {
         let text = wire::encode(&ChannelMessage::Ops { ops: vec![op] })?;
