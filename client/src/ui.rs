@@ -401,30 +401,28 @@ impl Ui {
 /// A peer's colour until its first cursor message tells us.
 pub const PEER_GREY: Color = Color::rgb(0x86, 0x8e, 0x96);
 
-fn show_tool(tools: &Element, tool: Tool) {
-    let buttons = tools.children();
-    for i in 0..buttons.length() {
-        let Some(button) = buttons.item(i) else {
+/// Marks the child of `parent` whose `attribute` equals `value` as the active one (class and
+/// `aria-pressed`), and every other child as not.
+fn mark_active(parent: &Element, attribute: &str, value: &str) {
+    let children = parent.children();
+    for i in 0..children.length() {
+        let Some(child) = children.item(i) else {
             continue;
         };
-        let active = button.get_attribute("data-tool").as_deref() == Some(tool.name());
-        let _ = button.class_list().toggle_with_force("active", active);
-        let _ = button.set_attribute("aria-pressed", if active { "true" } else { "false" });
+        let active = child.get_attribute(attribute).as_deref() == Some(value);
+        let _ = child.class_list().toggle_with_force("active", active);
+        let _ = child.set_attribute("aria-pressed", if active { "true" } else { "false" });
     }
+}
+
+fn show_tool(tools: &Element, tool: Tool) {
+    mark_active(tools, "data-tool", tool.name());
 }
 
 fn show_color(palette: &Element, current_color: &Element, custom: &HtmlInputElement, color: Color) {
     let hex = color.to_string();
     custom.set_value(&hex);
-    let swatches = palette.children();
-    for i in 0..swatches.length() {
-        let Some(swatch) = swatches.item(i) else {
-            continue;
-        };
-        let active = swatch.get_attribute("data-color").as_deref() == Some(hex.as_str());
-        let _ = swatch.class_list().toggle_with_force("active", active);
-        let _ = swatch.set_attribute("aria-pressed", if active { "true" } else { "false" });
-    }
+    mark_active(palette, "data-color", &hex);
     let _ = current_color.set_attribute("style", &format!("--swatch:{hex}"));
     let _ = current_color.set_attribute("data-color", &hex);
 }
