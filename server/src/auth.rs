@@ -92,12 +92,22 @@ impl Tokens {
 
     /// The user a token names, if its signature and expiry are good.
     pub fn verify(&self, token: &str) -> Result<User, ApiError> {
+        self.verify_session(token).map(|s| s.user)
+    }
+
+    /// The user a token names and when the token expires, if its signature and expiry are good.
+    pub fn verify_session(&self, token: &str) -> Result<Session, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::InvalidToken)?;
-        let Claims { id, username, .. } = data.claims;
-        Ok(User {
-            id: PeerId(id),
-            username,
+        let Claims {
+            id, username, exp, ..
+        } = data.claims;
+        Ok(Session {
+            user: User {
+                id: PeerId(id),
+                username,
+            },
+            expires_at: exp,
         })
     }
 }
@@ -109,9 +119,60 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// A verified token: whom it names and until when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// The user the token names.
+    pub user: User,
+    /// The token's `exp`, in seconds since the epoch.
+    pub expires_at: u64,
+}
+
 /// The authenticated user of a request: from `Authorization: Bearer <token>`, or from `?token=`
 /// (EventSource cannot set headers). Missing token: 401; bad token: 403, as the tutorial.
 pub struct AuthUser(pub User);
+
+/// For routes that answer everybody but tell a signed-in user more (`/config`): `None` without a
+/// token; a token that is present but bad is still refused (403), so a client with a stale token
+/// learns it rather than silently getting less.
+pub struct MaybeSession(pub Option<Session>);
+
+/// The token a request carries, if any (header first, then the query string).
+fn token_of(parts: &Parts) -> Option<String> {
+    let from_header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned());
+    from_header
+        .or_else(|| {
+            Query::<TokenQuery>::try_from_uri(&parts.uri)
+                .ok()
+                .and_then(|q| q.0.token)
+        })
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for MaybeSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match token_of(parts) {
+            Some(t) => state
+                .tokens
+                .verify_session(&t)
+                .map(|s| MaybeSession(Some(s))),
+            None => Ok(MaybeSession(None)),
+        }
+    }
+}
 
 #[derive(Deserialize)]
 struct TokenQuery {
@@ -125,24 +186,9 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let from_header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(|t| t.trim().to_owned());
-        let token = match from_header {
-            Some(t) => Some(t),
-            None => Query::<TokenQuery>::try_from_uri(&parts.uri)
-                .ok()
-                .and_then(|q| q.0.token),
-        };
-        match token {
-            Some(t) if !t.is_empty() => state.tokens.verify(&t).map(AuthUser),
-            _ => Err(ApiError::MissingToken),
+        match token_of(parts) {
+            Some(t) => state.tokens.verify(&t).map(AuthUser),
+            None => Err(ApiError::MissingToken),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Server configuration: flags, each with an environment variable, and a `.env` file read first.
 
+use crate::turn::{Turn, TurnSecret, validate_urls};
 use clap::Parser;
 use shared::protocol::IceServer;
 use std::net::IpAddr;
@@ -34,16 +35,32 @@ pub struct Config {
     pub token_ttl: u64,
 
     /// ICE servers for the browsers, as JSON: '[{"urls":["stun:stun.example.org"]},
-    /// {"urls":["turn:turn.example.org"],"username":"u","credential":"c"}]'. The default, none,
-    /// works on a LAN and on localhost.
-    #[arg(long, env = "ICE_SERVERS", value_parser = parse_ice_servers, default_value = "[]")]
+    /// {"urls":["turn:turn.example.org"],"username":"u","credential":"c"}]'. The default, a
+    /// public STUN server, lets browsers behind ordinary home NATs find each other; '[]' keeps
+    /// everything on the local network (offline LANs, tests). Browsers behind symmetric NATs or
+    /// strict firewalls also need TURN (--turn-urls and --turn-secret).
+    #[arg(long, env = "ICE_SERVERS", value_parser = parse_ice_servers, default_value = DEFAULT_ICE_SERVERS)]
     pub ice_servers: IceServers,
+
+    /// TURN server URLs, comma-separated (turn:turn.example.org:3478,turns:turn.example.org:5349).
+    /// Given with --turn-secret, every signed-in browser gets its own time-limited credentials
+    /// for them in /config.
+    #[arg(long, env = "TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// Secret shared with the TURN server (coturn: use-auth-secret, static-auth-secret=...). It
+    /// signs the per-user credentials and never leaves the server. Prefer the environment.
+    #[arg(long, env = "TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<TurnSecret>,
 
     /// Events queued for one SSE stream before the server gives up on that (too slow) reader and
     /// closes its stream; its browser reconnects and resyncs.
     #[arg(long, env = "DRAWMESH_STREAM_QUEUE", default_value_t = 256)]
     pub stream_queue: usize,
 }
+
+/// The default `--ice-servers`: one public STUN server, as the tutorial uses.
+pub const DEFAULT_ICE_SERVERS: &str = r#"[{"urls":["stun:stun.l.google.com:19302"]}]"#;
 
 /// The parsed `--ice-servers` list.
 #[derive(Debug, Clone, Default)]
@@ -65,7 +82,29 @@ impl Config {
             token_secret: Some("test-secret".into()),
             token_ttl: 3600,
             ice_servers: IceServers::default(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
             stream_queue: 256,
+        }
+    }
+
+    /// The TURN service, if configured. URLs without a secret (or the reverse) are a mistake
+    /// worth stopping for: the browsers would get TURN servers they cannot use.
+    pub fn turn(&self) -> Result<Option<Turn>, String> {
+        match (&self.turn_secret, self.turn_urls.is_empty()) {
+            (None, true) => Ok(None),
+            (Some(_), true) => {
+                Err("--turn-secret is set but --turn-urls is not: say where the TURN server is".into())
+            }
+            (None, false) => Err(
+                "--turn-urls is set but --turn-secret is not: give the secret shared with the TURN \
+                 server (coturn's static-auth-secret)"
+                    .into(),
+            ),
+            (Some(secret), false) => {
+                validate_urls(&self.turn_urls)?;
+                Ok(Some(Turn::new(self.turn_urls.clone(), secret.clone())))
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Module map:
 //! - [`config`]: flags and environment (`--help` lists them).
 //! - [`auth`]: HS256 access tokens and the [`auth::AuthUser`] extractor.
+//! - [`turn`]: per-user, time-limited TURN credentials (coturn's REST scheme).
 //! - [`hub`]: room membership and delivery to users' SSE streams (in-process now; Redis later).
 //! - [`routes`]: the HTTP routes, each thin: authenticate, validate, call the hub.
 //! - [`error`]: [`error::ApiError`], every refusal with its status code and JSON body.
@@ -16,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod routes;
+pub mod turn;
 
 use auth::Tokens;
 use axum::Router;
@@ -25,6 +27,7 @@ use axum::serve::ListenerExt;
 use config::Config;
 use hub::Hub;
 use shared::protocol::ClientConfig;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,15 +42,19 @@ pub struct AppState {
     pub hub: Hub,
     /// Token issuing and checking.
     pub tokens: Arc<Tokens>,
-    /// Served at `/config`.
+    /// Served at `/config` (plus the user's TURN credentials, see [`turn`]).
     pub client_config: Arc<ClientConfig>,
+    /// The TURN service whose credentials `/config` hands out, if configured.
+    pub turn: Option<Arc<turn::Turn>>,
     /// The built web client.
     pub dist: Arc<PathBuf>,
 }
 
 impl AppState {
     /// State from configuration. Without a token secret, a random one is made (and said so).
-    pub fn new(config: &Config) -> AppState {
+    /// A half-configured TURN service (`Config::turn`) is an error.
+    pub fn new(config: &Config) -> Result<AppState, String> {
+        let turn = config.turn()?.map(Arc::new);
         let secret: Vec<u8> = match &config.token_secret {
             Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
             _ => {
@@ -58,7 +65,7 @@ impl AppState {
                 rand::random::<[u8; 64]>().to_vec()
             }
         };
-        AppState {
+        Ok(AppState {
             hub: Hub::local(config.stream_queue),
             tokens: Arc::new(Tokens::with_ttl(
                 &secret,
@@ -67,8 +74,9 @@ impl AppState {
             client_config: Arc::new(ClientConfig {
                 ice_servers: config.ice_servers.0.clone(),
             }),
+            turn,
             dist: Arc::new(config.dist.clone()),
-        }
+        })
     }
 }
 
@@ -98,6 +106,33 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
         }
     });
     axum::serve(listener, app(state)).await
+}
+
+/// The URLs at which other machines can reach a server listening on `addr`: its own address if
+/// that is a specific, non-loopback one; every non-loopback interface address if it listens on
+/// all of them (`0.0.0.0` or `::`); nothing when it listens on loopback only.
+pub fn share_urls(addr: SocketAddr) -> Vec<String> {
+    let ip = addr.ip();
+    let ips: Vec<IpAddr> = if ip.is_loopback() {
+        Vec::new()
+    } else if ip.is_unspecified() {
+        let interfaces = if_addrs::get_if_addrs().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot list network interfaces");
+            Vec::new()
+        });
+        interfaces
+            .into_iter()
+            .map(|i| i.ip())
+            // An IPv4 wildcard accepts only IPv4; link-local IPv6 needs a zone id no URL takes.
+            .filter(|i| !i.is_loopback() && (ip.is_ipv6() || i.is_ipv4()))
+            .filter(|i| !matches!(i, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+            .collect()
+    } else {
+        vec![ip]
+    };
+    ips.into_iter()
+        .map(|ip| format!("http://{}/", SocketAddr::new(ip, addr.port())))
+        .collect()
 }
 
 /// Raises the soft limit on open files to the hard limit: every SSE stream holds one descriptor,

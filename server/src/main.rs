@@ -20,7 +20,13 @@ async fn main() -> ExitCode {
         .init();
 
     server::raise_open_file_limit();
-    let state = AppState::new(&config);
+    let state = match AppState::new(&config) {
+        Ok(state) => state,
+        Err(why) => {
+            eprintln!("drawmesh-server: {why}");
+            return ExitCode::from(2);
+        }
+    };
     let listener = match TcpListener::bind((config.bind, config.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -45,6 +51,11 @@ async fn main() -> ExitCode {
         addr.to_string()
     };
     println!("Drawmesh listening on http://{shown}/");
+    // Bound beyond loopback, say where others can open it: a room link only works for them with
+    // an address they can reach.
+    for url in server::share_urls(addr) {
+        println!("Share rooms with others at {url}");
+    }
 
     // SSE streams never end by themselves, so a graceful drain would wait forever: stop at once
     // on Ctrl-C / SIGTERM; browsers reconnect to the next server.

@@ -1,14 +1,19 @@
-//! The real `drawmesh-server` binary: it prints its URL, answers, and never logs a token.
+//! The real `drawmesh-server` binary: it prints its URL (and, bound beyond loopback, the URLs to
+//! share), answers, and never logs a token or the TURN secret.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
+
+const TURN_SECRET: &str = "binary-test-turn-secret";
 
 #[tokio::test]
 async fn the_binary_serves_and_keeps_tokens_out_of_its_logs() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_drawmesh-server"))
         .args(["--port", "0", "--dist", "no-such-dir"])
+        .args(["--turn-urls", "turn:127.0.0.1:3478"])
         .env("RUST_LOG", "trace")
         .env("TOKEN_SECRET", "binary-test-secret")
+        .env("TURN_SECRET", TURN_SECRET)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,6 +55,20 @@ async fn the_binary_serves_and_keeps_tokens_out_of_its_logs() {
         .await
         .unwrap();
     assert_eq!(join.status(), 200);
+    let config = http
+        .get(format!("{url}/config"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(config.contains("credential"), "TURN credentials: {config}");
+    assert!(
+        !config.contains(TURN_SECRET),
+        "the TURN secret reached a browser"
+    );
     drop(stream);
 
     child.kill().unwrap();
@@ -71,7 +90,62 @@ async fn the_binary_serves_and_keeps_tokens_out_of_its_logs() {
         "a token reached the logs:\n{logs}"
     );
     assert!(
+        !logs.contains(TURN_SECRET),
+        "the TURN secret reached the logs:\n{logs}"
+    );
+    assert!(
         !logs.contains("token="),
         "a query string with a token reached the logs:\n{logs}"
     );
+}
+
+#[test]
+fn bound_to_every_interface_it_prints_the_urls_to_share() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drawmesh-server"))
+        .args(["--port", "0", "--dist", "no-such-dir", "--bind", "0.0.0.0"])
+        .env("TOKEN_SECRET", "binary-test-secret")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let port: u16 = first
+        .trim()
+        .strip_prefix("Drawmesh listening on http://localhost:")
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("the URL line: {first}"));
+    // Every non-loopback IPv4 address of this machine, as the OS lists them.
+    let mut expected: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| ip.is_ipv4() && !ip.is_loopback())
+        .map(|ip| format!("Share rooms with others at http://{ip}:{port}/"))
+        .collect();
+    let mut printed = Vec::new();
+    for _ in 0..expected.len() {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        printed.push(line.trim().to_owned());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    expected.sort();
+    printed.sort();
+    assert!(!expected.is_empty(), "this machine has a network interface");
+    assert_eq!(printed, expected);
+}
+
+#[test]
+fn a_half_configured_turn_service_stops_the_server_with_a_reason() {
+    let out = Command::new(env!("CARGO_BIN_EXE_drawmesh-server"))
+        .args(["--port", "0", "--turn-urls", "turn:127.0.0.1:3478"])
+        .env_remove("TURN_SECRET")
+        .output()
+        .expect("server binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--turn-secret"), "{stderr}");
 }

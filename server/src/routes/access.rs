@@ -1,8 +1,9 @@
-//! `POST /access` (a token for a new peer) and `GET /config` (what the browser needs to know).
+//! `POST /access` (a token for a new peer), `POST /refresh`, and `GET /config` (what the browser
+//! needs to know: ICE servers, and its own TURN credentials).
 
 use super::body::Body;
 use crate::AppState;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, MaybeSession};
 use crate::error::ApiError;
 use axum::Json;
 use axum::extract::State;
@@ -34,6 +35,17 @@ pub async fn refresh(
     Ok(Json(AccessResponse { token, user }))
 }
 
-pub async fn client_config(State(state): State<AppState>) -> Json<ClientConfig> {
-    Json(ClientConfig::clone(&state.client_config))
+/// `GET /config`: the ICE servers. Asked with a token, the answer also holds that user's own TURN
+/// credentials (when a TURN service is configured), valid exactly as long as the token.
+pub async fn client_config(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+) -> Json<ClientConfig> {
+    let mut config = ClientConfig::clone(&state.client_config);
+    if let (Some(turn), Some(session)) = (&state.turn, session) {
+        config
+            .ice_servers
+            .push(turn.ice_server_for(&session.user.id, session.expires_at));
+    }
+    Json(config)
 }

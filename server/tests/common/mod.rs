@@ -28,7 +28,7 @@ impl TestServer {
     pub async fn start_with(config: Config) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(&config);
+        let state = AppState::new(&config).expect("a valid test configuration");
         tokio::spawn(server::serve(listener, state.clone()));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
