@@ -65,7 +65,9 @@ export async function startServer(t, options = {}) {
 
   const child = spawn(bin, ['--port', '0', '--dist', dist, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
+    // No ICE servers unless a test says otherwise (args win over the environment): the tests
+    // run offline, and the server's default is a public STUN server.
+    env: { ICE_SERVERS: '[]', ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
