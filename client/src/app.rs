@@ -16,7 +16,7 @@ use crate::canvas::{Canvas, PenInput, PointerInput};
 use crate::dom::{self, Listener};
 use crate::export;
 use crate::gestures::{Gesture, Gestures};
-use crate::mesh::{Mesh, PeerSummary, Signal};
+use crate::mesh::{IceSettings, Mesh, PeerSummary, Signal};
 use crate::presence::Presence;
 use crate::signaling::{self, EventStream, ServerEvent, Session};
 use crate::storage::{self, RoomStore};
@@ -52,6 +52,8 @@ pub struct App {
     board: Rc<RefCell<Board>>,
     presence: RefCell<Presence>,
     username: String,
+    /// `?ice=relay`: connect to peers through TURN relays only.
+    relay_only: bool,
     room: Result<RoomId, String>,
     /// Where the room's drawing is saved (none without a room).
     store: Option<RefCell<RoomStore>>,
@@ -206,6 +208,7 @@ impl App {
                 board,
                 presence,
                 username,
+                relay_only: relay_only_from(&window),
                 room,
                 store: store.map(RefCell::new),
                 live: RefCell::new(None),
@@ -246,13 +249,6 @@ impl App {
         let old = self.live.borrow_mut().take();
         drop(old);
         self.ui.set_status(Status::Connecting, "Connecting…");
-        let config = signaling::fetch_config().await.unwrap_or_else(|err| {
-            // Host candidates alone still connect peers on one network.
-            crate::dom::warn(&format!(
-                "no ICE configuration ({err}); using host candidates only"
-            ));
-            ClientConfig::default()
-        });
         let access = signaling::request_access(&self.username).await;
         if self.attempt.get() != attempt {
             return;
@@ -273,9 +269,13 @@ impl App {
         *self.me.borrow_mut() = Some(access.user.clone());
 
         let session = Session::new(&access.token);
+        let ice = self.ice_settings(&session).await;
+        if self.attempt.get() != attempt {
+            return;
+        }
         let me = Rc::downgrade(&self);
         let mesh = Mesh::new(
-            &config,
+            &ice,
             relay_through(session.clone()),
             {
                 let me = me.clone();
@@ -319,6 +319,22 @@ impl App {
             }
         }
         self.schedule_refresh(room, attempt, &access.token);
+    }
+
+    /// The ICE settings for this session's connections: the server's ICE servers with our TURN
+    /// credentials, and `?ice=relay` if the page asked for relayed candidates only.
+    async fn ice_settings(&self, session: &Session) -> IceSettings {
+        let config = session.config().await.unwrap_or_else(|err| {
+            // Host candidates alone still connect peers on one network.
+            crate::dom::warn(&format!(
+                "no ICE configuration ({err}); using host candidates only"
+            ));
+            ClientConfig::default()
+        });
+        IceSettings {
+            config,
+            relay_only: self.relay_only,
+        }
     }
 
     /// Opens a stream for `session`, numbered; its events reach `on_server_event`.
@@ -366,11 +382,19 @@ impl App {
             });
             match moved {
                 Ok((access, stream, stream_no)) => {
-                    if let Some(live) = app.live.borrow_mut().as_mut() {
+                    let mesh = app.live.borrow_mut().as_mut().map(|live| {
                         live.retiring = Some(std::mem::replace(&mut live.stream, stream));
                         live.stream_no = stream_no;
-                    }
+                        live.mesh.clone()
+                    });
                     app.schedule_refresh(room, attempt, &access.token);
+                    // TURN credentials end with the token they came with: renew them too.
+                    let ice = app.ice_settings(&session).await;
+                    if let Some(mesh) = mesh
+                        && app.attempt.get() == attempt
+                    {
+                        mesh.set_ice(&ice);
+                    }
                 }
                 Err(err) => {
                     crate::dom::warn(&format!("token refresh failed ({err}); signing in again"));
@@ -749,6 +773,7 @@ impl App {
         match received {
             Err(err) => crate::dom::warn(&format!("dropped a message from peer {from}: {err}")),
             Ok(Received::Ops { .. }) => self.request_frame(),
+            Ok(Received::Ping) => {}
             Ok(Received::Hello(have)) => {
                 let Ok(batches) = self.board.try_borrow().map(|b| b.sync_reply(&have)) else {
                     return;
@@ -913,6 +938,18 @@ fn relay_through(session: Session) -> impl Fn(&PeerId, Signal) + 'static {
             }
         });
     }
+}
+
+/// `?ice=relay` in the page's address: only relayed (TURN) candidates. For testing a TURN
+/// deployment, and for people who must not show their address to the other peers.
+pub fn relay_only_from(window: &web_sys::Window) -> bool {
+    window
+        .location()
+        .search()
+        .ok()
+        .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
+        .and_then(|params| params.get("ice"))
+        .is_some_and(|ice| ice == "relay")
 }
 
 /// The name to use: `?name=` if it is a valid username, otherwise `user` and five random digits

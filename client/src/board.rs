@@ -65,6 +65,8 @@ pub enum Received {
         /// Ops refused by [`accept_op`].
         dropped: usize,
     },
+    /// A liveness ping: nothing to do.
+    Ping,
     /// Where the peer's pointer is, in world coordinates.
     Cursor {
         /// The position, or none when it left the canvas.
@@ -655,6 +657,8 @@ impl Board {
         Ok(match message {
             ChannelMessage::Hello { have } => Received::Hello(have),
             ChannelMessage::Cursor { at, color } => Received::Cursor { at, color },
+            // The mesh answers pings itself; one that gets here means nothing.
+            ChannelMessage::Ping => Received::Ping,
             ChannelMessage::Ops { ops } => {
                 let (mut integrated, mut dropped) = (0, 0);
                 for op in ops {

@@ -14,6 +14,15 @@
 //! is set are queued and added right after it, because `addIceCandidate` rejects them before
 //! (the tutorial lost them, and with them sometimes the connection).
 //!
+//! Nothing hangs for good: each peer has a [`Link`] (`shared::link`, the policy, tested natively)
+//! fed with what the browser reports, and the mesh's clock ticks every [`TICK_MS`] to carry out
+//! what the links ask: pings, ICE restarts, fresh negotiations (a new connection, a new offer),
+//! and dropping peers gone silent. The offerer drives every retry; the answerer takes an offer
+//! from a peer it does not know, or one with a new DTLS fingerprint, as a fresh connection (the
+//! other side started over), and one with the same fingerprint as an ICE restart. The people
+//! list hears each peer's [`Status`]: connecting, open directly or through a TURN relay (read
+//! from the connection's stats), reconnecting, or unreachable and why.
+//!
 //! Each peer owns the JS callbacks registered on its connection and channel. Dropping the
 //! peer unsets them and closes the connection, so a peer that leaves takes its callbacks with it.
 //! Callbacks reach the mesh through a `Weak` and check the peer's generation, so a callback of a
@@ -25,8 +34,9 @@
 
 use crate::wire;
 use js_sys::Reflect;
+use shared::link::{Action, Link, Route, Status, Transport, sdp_fingerprint};
 use shared::protocol::{ClientConfig, IceCandidate, RelayEvent, SdpType, SessionDescription};
-use shared::sync::{CURSOR_CHANNEL, DOC_CHANNEL};
+use shared::sync::{CURSOR_CHANNEL, DOC_CHANNEL, PING_TEXT};
 use shared::{PeerId, User};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -35,8 +45,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
     MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelState,
-    RtcIceCandidateInit, RtcIceServer, RtcPeerConnection, RtcPeerConnectionIceEvent,
-    RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
+    RtcIceCandidateInit, RtcIceServer, RtcIceTransportPolicy, RtcOfferOptions, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 
 /// The label of the data channel ops travel on.
@@ -53,6 +63,8 @@ pub const LOW_WATER_BYTES: u32 = 256 * 1024;
 pub const MAX_QUEUED_MESSAGES: usize = 20_000;
 /// A cursor update is skipped for a peer whose cursor channel has this much waiting.
 pub const MAX_CURSOR_BUFFERED_BYTES: u32 = 64 * 1024;
+/// How often the mesh's clock looks at every link (pings, timeouts, restarts).
+pub const TICK_MS: i32 = 500;
 
 /// Messages produced on demand, one per send, so a large sync is encoded as it goes out rather
 /// than all at once.
@@ -94,6 +106,19 @@ pub struct PeerSummary {
     pub username: String,
     /// True once its data channel is open (strokes flow both ways).
     pub open: bool,
+    /// How it is connected, or why not.
+    pub status: Status,
+}
+
+/// How connections are made: the server's ICE servers, and whether only relayed (TURN)
+/// candidates may be used (`?ice=relay`, for testing TURN and for people who must not reveal
+/// their addresses to peers).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IceSettings {
+    /// From the server's `/config` (with this user's TURN credentials).
+    pub config: ClientConfig,
+    /// `iceTransportPolicy: "relay"`.
+    pub relay_only: bool,
 }
 
 /// The peer connections of this page. Cheap to clone: clones share the same mesh.
@@ -104,7 +129,8 @@ pub struct Mesh {
 
 struct Inner {
     peers: RefCell<BTreeMap<PeerId, Peer>>,
-    rtc_config: RtcConfiguration,
+    /// Replaced when the TURN credentials are renewed; new connections take the new one.
+    rtc_config: RefCell<RtcConfiguration>,
     next_generation: Cell<u64>,
     relay: Box<RelayHook>,
     on_data: Box<DataHook>,
@@ -124,22 +150,36 @@ impl Mesh {
     /// - `on_data(peer, data)` hears every message on a peer's channel, as the browser gave it.
     /// - `on_presence(peers)` hears the peer list whenever a peer comes, opens or goes.
     pub fn new(
-        config: &ClientConfig,
+        ice: &IceSettings,
         relay: impl Fn(&PeerId, Signal) + 'static,
         on_data: impl Fn(&PeerId, JsValue) + 'static,
         on_presence: impl Fn(&[PeerSummary]) + 'static,
     ) -> Mesh {
-        Mesh {
+        let mesh = Mesh {
             inner: Rc::new(Inner {
                 peers: RefCell::new(BTreeMap::new()),
-                rtc_config: rtc_configuration(config),
+                rtc_config: RefCell::new(rtc_configuration(ice)),
                 next_generation: Cell::new(0),
                 relay: Box::new(relay),
                 on_data: Box::new(on_data),
                 on_presence: Box::new(on_presence),
                 on_open: RefCell::new(None),
             }),
+        };
+        start_clock(Rc::downgrade(&mesh.inner));
+        mesh
+    }
+
+    /// New ICE settings (renewed TURN credentials): used by every connection made from now on,
+    /// and given to the open ones for their next ICE restart.
+    pub fn set_ice(&self, ice: &IceSettings) {
+        let config = rtc_configuration(ice);
+        for peer in self.inner.peers.borrow().values() {
+            if let Err(err) = peer.pc.set_configuration_with_configuration(&config) {
+                warn("could not update a connection's ICE servers", &err);
+            }
         }
+        *self.inner.rtc_config.borrow_mut() = config;
     }
 
     /// `on_open(peer)` hears when a peer's `drawing` channel opens (time to say hello).
@@ -152,42 +192,7 @@ impl Mesh {
     /// afresh only when one of them lost the other (a dropped stream, say), so the old
     /// connection is dead or about to be, and the other side is starting over too.
     pub fn add_peer(&self, user: User, offer: bool) {
-        let generation = self.inner.next_generation.get();
-        self.inner.next_generation.set(generation + 1);
-        let pc = match self.inner.new_connection() {
-            Ok(pc) => pc,
-            Err(err) => {
-                warn(&format!("no connection to {}", user.username), &err);
-                return;
-            }
-        };
-        let mut peer = Peer::new(
-            Rc::downgrade(&self.inner),
-            user.clone(),
-            generation,
-            pc.clone(),
-        );
-        if offer {
-            peer.attach_channel(pc.create_data_channel(CHANNEL_LABEL));
-            // Cursors are stale the moment a newer one exists: never resend, never wait.
-            let init = web_sys::RtcDataChannelInit::new();
-            init.set_ordered(false);
-            init.set_max_retransmits(0);
-            peer.attach_cursor_channel(
-                pc.create_data_channel_with_data_channel_dict(CURSOR_CHANNEL, &init),
-            );
-        }
-        let replaced = self.inner.peers.borrow_mut().insert(user.id.clone(), peer);
-        drop(replaced);
-        self.inner.notify_presence();
-        if offer {
-            spawn_local(send_offer(
-                Rc::downgrade(&self.inner),
-                user.id,
-                generation,
-                pc,
-            ));
-        }
+        self.inner.connect(user, offer, Link::new(offer, now_ms()));
     }
 
     /// Closes the connection to `id` and forgets the peer.
@@ -207,8 +212,32 @@ impl Mesh {
     }
 
     /// Takes a peer's offer or answer: sets it as the remote description, adds the candidates
-    /// queued meanwhile, and answers an offer.
+    /// queued meanwhile, and answers an offer. An offer from a peer we do not know (we dropped
+    /// it, or it started over) or with a new DTLS fingerprint (a new connection on its side)
+    /// gets a fresh connection; the server only relays between members of one room, so the
+    /// sender is in ours.
     pub fn session_description(&self, from: &User, description: SessionDescription) {
+        let fresh = description.kind == SdpType::Offer
+            && self
+                .inner
+                .needs_fresh_connection(&from.id, &description.sdp);
+        if fresh {
+            let link = self
+                .inner
+                .peers
+                .borrow()
+                .get(&from.id)
+                .map(|p| p.link.clone());
+            let now = now_ms();
+            let link = match link {
+                Some(mut link) => {
+                    link.renegotiated(now);
+                    link
+                }
+                None => Link::new(false, now),
+            };
+            self.inner.connect(from.clone(), false, link);
+        }
         let Some((pc, generation)) = self.inner.connection_of(&from.id) else {
             crate::dom::warn(&format!(
                 "session description from unknown peer {}",
@@ -225,6 +254,12 @@ impl Mesh {
                 && is_current(&mesh, &id, generation)
             {
                 warn("could not accept a session description", &err);
+                // A connection made for an offer that turned out unusable is of no use: it
+                // must not linger in the people list. (An established one is kept: a bad
+                // message does not make a working connection worse.)
+                if fresh && let Some(inner) = mesh.upgrade() {
+                    inner.remove_if_current(&id, generation);
+                }
             }
         });
     }
@@ -270,24 +305,7 @@ impl Mesh {
     /// Sends `text` to one peer's `drawing` channel, or queues it behind the peer's backlog.
     /// False when the peer has no open channel.
     pub fn send_to(&self, id: &PeerId, text: &str) -> bool {
-        let overflow = {
-            let mut peers = self.inner.peers.borrow_mut();
-            let Some(peer) = peers.get_mut(id) else {
-                return false;
-            };
-            if peer.open_channel().is_none() {
-                return false;
-            }
-            peer.outbox.live.push_back(text.to_owned());
-            peer.outbox.live.len() > MAX_QUEUED_MESSAGES
-        };
-        if overflow {
-            crate::dom::warn(&format!("peer {id} is not keeping up; disconnecting"));
-            self.remove_peer(id);
-            return false;
-        }
-        self.inner.pump(id);
-        true
+        self.inner.send_live(id, text)
     }
 
     /// Sends a peer a stream of messages (a sync), paced by its channel's buffered amount. A
@@ -320,11 +338,7 @@ impl Mesh {
 
     /// True when `id` is a peer of this mesh (present in the room, as signaling told us).
     pub fn contains(&self, id: &PeerId) -> bool {
-        self.inner
-            .peers
-            .try_borrow()
-            .map(|peers| peers.contains_key(id))
-            .unwrap_or(false)
+        self.inner.peers.borrow().contains_key(id)
     }
 
     /// Messages waiting in a peer's outbox (live ones, plus one if a sync is under way).
@@ -341,8 +355,146 @@ impl Mesh {
 }
 
 impl Inner {
+    /// A new connection to `user` (replacing any earlier one), with `link` carried over. As the
+    /// offerer we create the channels and send the offer; otherwise we wait for theirs. The
+    /// server introduces two peers afresh only when one of them lost the other, and a fresh
+    /// negotiation means the old connection failed, so replacing is always right.
+    fn connect(self: &Rc<Self>, user: User, offer: bool, link: Link) {
+        let generation = self.next_generation.get();
+        self.next_generation.set(generation + 1);
+        let pc = match self.new_connection() {
+            Ok(pc) => pc,
+            Err(err) => {
+                warn(&format!("no connection to {}", user.username), &err);
+                return;
+            }
+        };
+        let mut peer = Peer::new(
+            Rc::downgrade(self),
+            user.clone(),
+            generation,
+            pc.clone(),
+            link,
+        );
+        if offer {
+            peer.attach_channel(pc.create_data_channel(CHANNEL_LABEL));
+            // Cursors are stale the moment a newer one exists: never resend, never wait.
+            let init = web_sys::RtcDataChannelInit::new();
+            init.set_ordered(false);
+            init.set_max_retransmits(0);
+            peer.attach_cursor_channel(
+                pc.create_data_channel_with_data_channel_dict(CURSOR_CHANNEL, &init),
+            );
+        }
+        let replaced = self.peers.borrow_mut().insert(user.id.clone(), peer);
+        drop(replaced);
+        self.notify_presence();
+        if offer {
+            spawn_local(send_offer(
+                Rc::downgrade(self),
+                user.id,
+                generation,
+                pc,
+                false,
+            ));
+        }
+    }
+
+    /// See [`Mesh::send_to`].
+    fn send_live(&self, id: &PeerId, text: &str) -> bool {
+        let overflow = {
+            let mut peers = self.peers.borrow_mut();
+            let Some(peer) = peers.get_mut(id) else {
+                return false;
+            };
+            if peer.open_channel().is_none() {
+                return false;
+            }
+            peer.outbox.live.push_back(text.to_owned());
+            peer.outbox.live.len() > MAX_QUEUED_MESSAGES
+        };
+        if overflow {
+            crate::dom::warn(&format!("peer {id} is not keeping up; disconnecting"));
+            let removed = self.peers.borrow_mut().remove(id);
+            drop(removed);
+            self.notify_presence();
+            return false;
+        }
+        self.pump(id);
+        true
+    }
+
+    /// Does an offer from `id` with this SDP need a new connection on our side?
+    fn needs_fresh_connection(&self, id: &PeerId, sdp: &str) -> bool {
+        let peers = self.peers.borrow();
+        let Some(peer) = peers.get(id) else {
+            return true;
+        };
+        match &peer.remote_fingerprint {
+            // Our connection has not heard from theirs yet: this offer is its first.
+            None => false,
+            Some(known) => sdp_fingerprint(sdp) != Some(known.as_str()),
+        }
+    }
+
+    /// One beat of the mesh's clock: every link says what it needs, and it is done here, with
+    /// no borrow held (sending and reconnecting call out).
+    fn tick(self: &Rc<Self>) {
+        let now = now_ms();
+        let mut actions = Vec::new();
+        let mut changed = false;
+        for (id, peer) in self.peers.borrow_mut().iter_mut() {
+            let before = peer.link.status();
+            if let Some(action) = peer.link.tick(now) {
+                actions.push((id.clone(), peer.generation, action));
+            }
+            changed |= peer.link.status() != before;
+        }
+        for (id, generation, action) in actions {
+            match action {
+                Action::Ping => {
+                    self.send_live(&id, PING_TEXT);
+                }
+                Action::RestartIce => {
+                    if let Some((pc, _)) = self.connection_of(&id) {
+                        crate::dom::warn(&format!("connection to {id} lost; restarting ICE"));
+                        spawn_local(send_offer(Rc::downgrade(self), id, generation, pc, true));
+                    }
+                }
+                Action::Renegotiate => self.renegotiate(&id, generation, now),
+                Action::Drop => {
+                    crate::dom::warn(&format!("peer {id} went silent; dropping it"));
+                    self.remove_if_current(&id, generation);
+                }
+            }
+            changed = true;
+        }
+        if changed {
+            self.notify_presence();
+        }
+    }
+
+    /// Tears the connection to `id` down and offers a new one, keeping the link's history.
+    fn renegotiate(self: &Rc<Self>, id: &PeerId, generation: u64, now: f64) {
+        let found = self
+            .peers
+            .borrow()
+            .get(id)
+            .filter(|p| p.generation == generation)
+            .map(|p| (p.user.clone(), p.link.clone()));
+        let Some((user, mut link)) = found else {
+            return;
+        };
+        crate::dom::warn(&format!(
+            "no working connection to {} yet; negotiating afresh",
+            user.username
+        ));
+        link.renegotiated(now);
+        self.connect(user, true, link);
+    }
+
     fn new_connection(&self) -> Result<RtcPeerConnection, JsValue> {
-        RtcPeerConnection::new_with_configuration(&self.rtc_config).or_else(|err| {
+        RtcPeerConnection::new_with_configuration(&self.rtc_config.borrow()).or_else(|err| {
             // A malformed ICE server URL in the server's config must not cost us the mesh:
             // host candidates still connect peers on the same network.
             warn(
@@ -370,6 +522,7 @@ impl Inner {
                 id: peer.user.id.clone(),
                 username: peer.user.username.clone(),
                 open: peer.open_channel().is_some(),
+                status: peer.link.status(),
             })
             .collect();
         list.sort_by(|a, b| (&a.username, &a.id).cmp(&(&b.username, &b.id)));
@@ -443,11 +596,29 @@ impl Inner {
 
     /// Marks the remote description set and hands back the candidates queued until now; `None`
     /// if the peer is gone or was replaced.
-    fn remote_description_set(&self, id: &PeerId, generation: u64) -> Option<Vec<IceCandidate>> {
+    fn remote_description_set(
+        &self,
+        id: &PeerId,
+        generation: u64,
+        sdp: &str,
+    ) -> Option<Vec<IceCandidate>> {
         let mut peers = self.peers.borrow_mut();
         let peer = peers.get_mut(id).filter(|p| p.generation == generation)?;
         peer.remote_description_set = true;
+        peer.remote_fingerprint = sdp_fingerprint(sdp).map(str::to_owned);
         Some(std::mem::take(&mut peer.queued_candidates))
+    }
+
+    /// Runs `f` on the link of the current connection to `id`, if `generation` is it.
+    fn with_link(&self, id: &PeerId, generation: u64, f: impl FnOnce(&mut Link)) {
+        if let Some(peer) = self
+            .peers
+            .borrow_mut()
+            .get_mut(id)
+            .filter(|p| p.generation == generation)
+        {
+            f(&mut peer.link);
+        }
     }
 
     fn remove_if_current(&self, id: &PeerId, generation: u64) {
@@ -503,7 +674,11 @@ struct Peer {
     cursor_channel: Option<RtcDataChannel>,
     outbox: Outbox,
     remote_description_set: bool,
+    /// The DTLS fingerprint of the other side's connection, once its description is set.
+    remote_fingerprint: Option<String>,
     queued_candidates: Vec<IceCandidate>,
+    /// Its health, and what to do about it (see `shared::link`).
+    link: Link,
     // The connection's handlers: only held, so they live exactly as long as the peer.
     _on_ice_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)>,
     _on_data_channel: Closure<dyn FnMut(RtcDataChannelEvent)>,
@@ -516,7 +691,13 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(mesh: Weak<Inner>, user: User, generation: u64, pc: RtcPeerConnection) -> Peer {
+    fn new(
+        mesh: Weak<Inner>,
+        user: User,
+        generation: u64,
+        pc: RtcPeerConnection,
+        link: Link,
+    ) -> Peer {
         let id = user.id.clone();
         let on_ice_candidate = {
             let (mesh, id) = (mesh.clone(), id.clone());
@@ -547,20 +728,32 @@ impl Peer {
         let on_state_change = {
             let (mesh, id, pc) = (mesh.clone(), id.clone(), pc.clone());
             Closure::<dyn FnMut(_)>::new(move |_: web_sys::Event| {
-                // `disconnected` may heal by itself; `failed` and `closed` do not.
-                if matches!(
-                    pc.connection_state(),
-                    RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
-                ) {
-                    remove_later(mesh.clone(), id.clone(), generation);
+                // What to do about it is the link's decision, taken on the mesh's next tick.
+                let state = match pc.connection_state() {
+                    RtcPeerConnectionState::Connected => Transport::Connected,
+                    RtcPeerConnectionState::Disconnected => Transport::Disconnected,
+                    RtcPeerConnectionState::Failed => Transport::Failed,
+                    RtcPeerConnectionState::Closed => Transport::Closed,
+                    _ => Transport::Connecting,
+                };
+                let Some(inner) = mesh.upgrade() else {
+                    return;
+                };
+                inner.with_link(&id, generation, |link| link.transport(state, now_ms()));
+                inner.notify_presence();
+                if state == Transport::Connected {
+                    // The route may have changed (an ICE restart can move to or off a relay).
+                    spawn_local(read_route(mesh.clone(), id.clone(), generation, pc.clone()));
                 }
             })
         };
         let on_open = {
-            let (mesh, id) = (mesh.clone(), id.clone());
+            let (mesh, id, pc) = (mesh.clone(), id.clone(), pc.clone());
             Closure::<dyn FnMut(_)>::new(move |_: web_sys::Event| {
                 if let Some(inner) = mesh.upgrade() {
+                    inner.with_link(&id, generation, |link| link.channel_opened(now_ms()));
                     inner.notify_presence();
+                    spawn_local(read_route(mesh.clone(), id.clone(), generation, pc.clone()));
                     // Cloned out of the cell, so the hook may set another one.
                     let hook = inner.on_open.borrow().clone();
                     if let Some(hook) = hook {
@@ -580,9 +773,16 @@ impl Peer {
         let on_message = {
             let (mesh, id) = (mesh.clone(), id.clone());
             Closure::<dyn FnMut(_)>::new(move |e: MessageEvent| {
-                if let Some(inner) = mesh.upgrade() {
-                    (inner.on_data)(&id, e.data());
+                let Some(inner) = mesh.upgrade() else {
+                    return;
+                };
+                // Anything from the peer, on either channel, shows it is alive.
+                inner.with_link(&id, generation, |link| link.heard(now_ms()));
+                let data = e.data();
+                if data.as_string().is_some_and(|text| text == PING_TEXT) {
+                    return;
                 }
+                (inner.on_data)(&id, data);
             })
         };
         let on_close = {
@@ -604,7 +804,9 @@ impl Peer {
             cursor_channel: None,
             outbox: Outbox::default(),
             remote_description_set: false,
+            remote_fingerprint: None,
             queued_candidates: Vec::new(),
+            link,
             _on_ice_candidate: on_ice_candidate,
             _on_data_channel: on_data_channel,
             _on_state_change: on_state_change,
@@ -659,9 +861,19 @@ impl Drop for Peer {
     }
 }
 
-async fn send_offer(mesh: Weak<Inner>, id: PeerId, generation: u64, pc: RtcPeerConnection) {
+/// Creates and sends an offer on `pc`; with `ice_restart`, one that gathers new candidates on
+/// the same connection (its channels stay open if it heals).
+async fn send_offer(
+    mesh: Weak<Inner>,
+    id: PeerId,
+    generation: u64,
+    pc: RtcPeerConnection,
+    ice_restart: bool,
+) {
     let offer = async {
-        let offer = JsFuture::from(pc.create_offer()).await?;
+        let options = RtcOfferOptions::new();
+        options.set_ice_restart(ice_restart);
+        let offer = JsFuture::from(pc.create_offer_with_rtc_offer_options(&options)).await?;
         let sdp = sdp_of(&offer);
         JsFuture::from(pc.set_local_description(&description_init(SdpType::Offer, &sdp))).await?;
         Ok::<_, JsValue>(sdp)
@@ -697,7 +909,7 @@ async fn accept_description(
     JsFuture::from(pc.set_remote_description(&init)).await?;
     let Some(queued) = mesh
         .upgrade()
-        .and_then(|m| m.remote_description_set(id, generation))
+        .and_then(|m| m.remote_description_set(id, generation, &description.sdp))
     else {
         return Ok(());
     };
@@ -757,11 +969,12 @@ fn sdp_of(description: &JsValue) -> String {
         .unwrap_or_default()
 }
 
-/// The `RTCConfiguration` for every connection: the server's ICE servers (none by default, which
-/// means host candidates only: enough on one network, and nothing leaves it).
-fn rtc_configuration(config: &ClientConfig) -> RtcConfiguration {
+/// The `RTCConfiguration` for every connection: the server's ICE servers (with none, host
+/// candidates only: enough on one network, and nothing leaves it), relayed candidates only if
+/// asked.
+fn rtc_configuration(ice: &IceSettings) -> RtcConfiguration {
     let servers = js_sys::Array::new();
-    for server in &config.ice_servers {
+    for server in &ice.config.ice_servers {
         let ice = RtcIceServer::new();
         let urls: js_sys::Array = server.urls.iter().map(|u| JsValue::from_str(u)).collect();
         ice.set_urls(&urls);
@@ -775,7 +988,77 @@ fn rtc_configuration(config: &ClientConfig) -> RtcConfiguration {
     }
     let rtc = RtcConfiguration::new();
     rtc.set_ice_servers(&servers);
+    if ice.relay_only {
+        rtc.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+    }
     rtc
+}
+
+/// `performance.now()`: the links' clock (monotonic, unlike the wall clock).
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// Ticks the mesh every [`TICK_MS`] for as long as it lives: the loop ends at the first tick
+/// after the mesh is dropped, so it needs no handle of its own.
+fn start_clock(mesh: Weak<Inner>) {
+    spawn_local(async move {
+        loop {
+            crate::dom::sleep(TICK_MS).await;
+            let Some(inner) = mesh.upgrade() else {
+                break;
+            };
+            inner.tick();
+        }
+    });
+}
+
+/// Reads from the connection's stats whether its selected candidate pair goes through a TURN
+/// relay, and tells the link (and so the people list).
+async fn read_route(mesh: Weak<Inner>, id: PeerId, generation: u64, pc: RtcPeerConnection) {
+    let Ok(report) = JsFuture::from(pc.get_stats()).await else {
+        return;
+    };
+    let Some(route) = selected_route(&report) else {
+        return;
+    };
+    if let Some(inner) = mesh.upgrade() {
+        inner.with_link(&id, generation, |link| link.set_route(route));
+        inner.notify_presence();
+    }
+}
+
+/// The route of the selected candidate pair in an `RTCStatsReport`: the transport names it
+/// (`selectedCandidatePairId`); its local and remote candidates say whether either is a relay.
+fn selected_route(report: &JsValue) -> Option<Route> {
+    let get = |obj: &JsValue, key: &str| Reflect::get(obj, &JsValue::from_str(key)).ok();
+    let text = |obj: &JsValue, key: &str| get(obj, key).and_then(|v| v.as_string());
+    let mut stats = BTreeMap::new();
+    let mut selected = None;
+    let entries = js_sys::try_iter(&Reflect::get(report, &"values".into()).ok().and_then(|f| {
+        f.dyn_into::<js_sys::Function>()
+            .ok()
+            .and_then(|f| f.call0(report).ok())
+    })?)
+    .ok()??;
+    for entry in entries.flatten() {
+        let (Some(id), Some(kind)) = (text(&entry, "id"), text(&entry, "type")) else {
+            continue;
+        };
+        if kind == "transport" {
+            selected = selected.or_else(|| text(&entry, "selectedCandidatePairId"));
+        }
+        stats.insert(id, entry);
+    }
+    let pair = stats.get(&selected?)?;
+    let local = stats.get(&text(pair, "localCandidateId")?)?;
+    let remote = stats.get(&text(pair, "remoteCandidateId")?)?;
+    Some(Route::of_candidates(
+        &text(local, "candidateType")?,
+        &text(remote, "candidateType")?,
+    ))
 }
 
 fn warn(what: &str, err: &JsValue) {

@@ -1,6 +1,6 @@
 //! Signaling: everything the client says to and hears from the server.
 //!
-//! `POST /api/access` for a token, `GET /api/config` for ICE servers, the SSE stream at
+//! `POST /api/access` for a token, `GET /api/config` for ICE servers (and TURN credentials), the SSE stream at
 //! `GET /api/connect`, `POST /api/<room>/join`, and `POST /api/relay/<peer>/<event>` to pass a
 //! session description or an ICE candidate to one peer. The server only introduces peers and
 //! relays their handshakes; drawings never pass through it.
@@ -45,12 +45,6 @@ impl fmt::Display for SignalingError {
 }
 
 impl std::error::Error for SignalingError {}
-
-/// Fetches the client configuration (ICE servers).
-pub async fn fetch_config() -> Result<ClientConfig, SignalingError> {
-    let response = send(Request::get(&format!("{API}/config")), None).await?;
-    read_json(response).await
-}
 
 /// Asks for a token for `username`; the answer also names the user (our peer id).
 pub async fn request_access(username: &str) -> Result<AccessResponse, SignalingError> {
@@ -138,6 +132,16 @@ impl Session {
         let url = format!("{API}/connect?token={token}");
         let source = EventSource::new(&url).map_err(|e| SignalingError::Network(describe(&e)))?;
         Ok(EventStream::listen(source, Rc::new(on_event)))
+    }
+
+    /// Fetches the client configuration: the ICE servers, with this user's own TURN
+    /// credentials when the server has a TURN service. They last as long as the token, so a
+    /// refreshed session fetches them again.
+    pub async fn config(&self) -> Result<ClientConfig, SignalingError> {
+        let response = self
+            .authorized(Request::get(&format!("{API}/config")), None)
+            .await?;
+        read_json(response).await
     }
 
     async fn authorized(

@@ -17,6 +17,7 @@ use crate::tools::{DEFAULT_WIDTH, Tool, WIDTH_RANGE};
 use shared::PeerId;
 use shared::color::{Color, PALETTE};
 use shared::document::MAX_TEXT_CHARS;
+use shared::link::{Route, Status as LinkStatus};
 use wasm_bindgen::prelude::*;
 use web_sys::{Element, HtmlCanvasElement, HtmlDialogElement, HtmlInputElement};
 
@@ -375,26 +376,62 @@ impl Ui {
             let Ok(item) = document.create_element("li") else {
                 continue;
             };
+            let (link, badge, title) = describe_link(peer.status);
             let _ = item.set_attribute("data-peer-id", &peer.id.0);
-            let _ = item.set_attribute(
-                "title",
-                if peer.open {
-                    "connected"
-                } else {
-                    "connecting…"
-                },
-            );
+            let _ = item.set_attribute("data-link", link);
+            let _ = item.set_attribute("title", &title);
             let color = color_of(&peer.id).unwrap_or(PEER_GREY);
             let _ = item.set_attribute("style", &format!("--peer:{color}"));
             let _ = item.set_attribute("data-color", &color.to_string());
             if peer.open {
                 item.set_class_name("open");
             }
-            item.set_text_content(Some(&peer.username));
+            if let Ok(name) = document.create_element("span") {
+                name.set_class_name("peer-name");
+                name.set_text_content(Some(&peer.username));
+                let _ = item.append_child(&name);
+            }
+            if let (Some(badge), Ok(span)) = (badge, document.create_element("span")) {
+                span.set_class_name("peer-link");
+                span.set_text_content(Some(&badge));
+                let _ = item.append_child(&span);
+            }
             let _ = self.peers.append_child(&item);
         }
         let open = peers.iter().filter(|p| p.open).count();
         let _ = self.peers.set_attribute("data-count", &open.to_string());
+    }
+}
+
+/// How a peer's link shows: its `data-link` value, a short badge (none while connecting), and
+/// the tooltip that says it in full.
+pub fn describe_link(status: LinkStatus) -> (&'static str, Option<String>, String) {
+    match status {
+        LinkStatus::Connecting => ("connecting", None, "connecting…".into()),
+        LinkStatus::Open(None) => ("open", None, "connected".into()),
+        LinkStatus::Open(Some(Route::Direct)) => (
+            "direct",
+            Some("P2P".into()),
+            "connected directly, browser to browser".into(),
+        ),
+        LinkStatus::Open(Some(Route::Relayed)) => (
+            "relayed",
+            Some("TURN".into()),
+            "connected through a TURN relay".into(),
+        ),
+        LinkStatus::Reconnecting => (
+            "reconnecting",
+            Some("…".into()),
+            "connection lost; reconnecting".into(),
+        ),
+        LinkStatus::Unreachable(why) => (
+            "unreachable",
+            Some(format!("unreachable: {}", why.describe())),
+            format!(
+                "cannot reach this person ({}); their strokes will arrive once a connection works",
+                why.describe()
+            ),
+        ),
     }
 }
 

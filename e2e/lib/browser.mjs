@@ -166,7 +166,9 @@ export async function openUser(t, browser, url, options) {
  * @param {import('node:test').TestContext | null} t
  * @param {import('playwright-core').BrowserContext} context
  * @param {string} url
- * @param {{name: string, logPrefix?: string, tolerate?: RegExp[]}} options
+ * @param {{name: string, logPrefix?: string, tolerate?: RegExp[],
+ *          beforeLoad?: (page: import('playwright-core').Page) => Promise<void>}} options
+ *          beforeLoad: runs before navigation (routes that fault requests, say)
  */
 export async function openInContext(t, context, url, options) {
   const page = await context.newPage();
@@ -186,6 +188,8 @@ export async function openInContext(t, context, url, options) {
     user.log(`[http failed: ${req.failure()?.errorText}] ${req.method()} ${req.url()}`);
   });
   t?.after(() => user.close());
+  // A test's faults (dropped requests, say) must be in place before the page's first request.
+  await options.beforeLoad?.(page);
   await page.goto(url, { waitUntil: 'load', timeout: WAIT_MS });
   return user;
 }

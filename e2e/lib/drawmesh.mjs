@@ -23,12 +23,17 @@ export function roomIdOf(url) {
   return new URL(url).pathname.replace(/^\//, '');
 }
 
-/** Opens `room?name=<name>` for a new user and waits for the app to start. */
-export async function join(t, browser, room, name, { prefix, viewport = { width: 800, height: 500 }, users } = {}) {
-  const user = await openUser(t, browser, `${room}?name=${encodeURIComponent(name)}`, {
+/**
+ * Opens `room?name=<name>` (plus `&query`, e.g. 'ice=relay') for a new user and waits for the
+ * app to start. `beforeLoad(page)` runs before navigation (see openInContext).
+ */
+export async function join(t, browser, room, name, { prefix, viewport = { width: 800, height: 500 }, users, query, beforeLoad } = {}) {
+  const url = `${room}?name=${encodeURIComponent(name)}${query ? `&${query}` : ''}`;
+  const user = await openUser(t, browser, url, {
     name,
     logPrefix: prefix,
     viewport,
+    beforeLoad,
   });
   users?.push(user);
   await waitForReady(user);
@@ -51,13 +56,14 @@ export async function waitForReady(user) {
 }
 
 /** Waits until `user` has `count` peers (#peers[data-count] and as many li[data-peer-id]). */
-export async function waitForPeers(user, count) {
+export async function waitForPeers(user, count, timeout = WAIT_MS) {
   await user.waitFor(
     (n) =>
       document.querySelector(`#peers[data-count="${n}"]`) !== null &&
       document.querySelectorAll('#peers li[data-peer-id]').length === n,
     count,
     `#peers[data-count="${count}"] with ${count} li[data-peer-id]`,
+    timeout,
   );
 }
 

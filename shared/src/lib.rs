@@ -12,8 +12,10 @@
 //! - [`geometry`]: points with pressure, stroke widths, bounds checks.
 //! - [`document`]: the replicated drawing document every browser keeps: ops with unique ids,
 //!   version vectors, erase, clear, per-user undo and redo; replicas converge whatever the order.
-//! - [`sync`]: what browsers send each other over WebRTC data channels (hello, ops, cursors), its
+//! - [`sync`]: what browsers send each other over WebRTC data channels (hello, ops, cursors, pings), its
 //!   validation, and whose ops a peer may hand us.
+//! - [`link`]: the health of the link to one peer: timeouts, ICE restarts, renegotiation, pings,
+//!   and what the people list shows (direct, relayed, unreachable and why).
 //! - [`shapes`]: element bounds, the eraser's hit test, the ellipse outline and text metrics.
 //! - [`view`]: pan and zoom, mapping drawing coordinates to the canvas's CSS pixels.
 //! - [`svg`]: export of the visible elements as SVG, and the export frame.
@@ -21,6 +23,7 @@
 pub mod color;
 pub mod document;
 pub mod geometry;
+pub mod link;
 pub mod protocol;
 pub mod room;
 pub mod shapes;

@@ -49,7 +49,15 @@ pub enum ChannelMessage {
         /// The sender's current colour.
         color: Color,
     },
+    /// "Still here": sent every [`PING_INTERVAL_MS`](crate::link::PING_INTERVAL_MS) on the
+    /// reliable channel, so a peer whose tab died is noticed without the server (see
+    /// [`link`](crate::link)). Encoded as the JSON string [`PING_TEXT`].
+    Ping,
 }
+
+/// [`ChannelMessage::Ping`] as it travels: the mesh answers for liveness by comparing texts,
+/// without parsing.
+pub const PING_TEXT: &str = "\"ping\"";
 
 /// Why a message is dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +123,7 @@ impl ChannelMessage {
                     return Err(MessageError::BadCursor);
                 }
             }
+            ChannelMessage::Ping => {}
         }
         Ok(())
     }
@@ -180,7 +189,11 @@ mod tests {
                 op: OpKind::Finish { element: 1 },
             }],
         };
-        for m in [hello, cursor, gone, ops] {
+        assert_eq!(
+            serde_json::to_string(&ChannelMessage::Ping).unwrap(),
+            PING_TEXT
+        );
+        for m in [hello, cursor, gone, ops, ChannelMessage::Ping] {
             let back: ChannelMessage =
                 serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
             assert_eq!(back, m);

@@ -6,6 +6,7 @@ use client::tools::Tool;
 use client::ui::{PEER_GREY, Status, Ui};
 use shared::PeerId;
 use shared::color::{Color, PALETTE};
+use shared::link::{Route, Status as LinkStatus, Unreachable};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -51,6 +52,11 @@ fn the_menubar_shows_palette_name_status_and_peers() {
         id: PeerId(id.into()),
         username: name.into(),
         open,
+        status: if open {
+            LinkStatus::Open(Some(Route::Relayed))
+        } else {
+            LinkStatus::Unreachable(Unreachable::IceFailed)
+        },
     };
     let ann_color = Color::rgb(0x2f, 0x9e, 0x44);
     ui.set_peers(
@@ -68,7 +74,36 @@ fn the_menubar_shows_palette_name_status_and_peers() {
         .query_selector("#peers li[data-peer-id=p2]")
         .unwrap()
         .unwrap();
-    assert_eq!(bo.text_content().as_deref(), Some("<i>bo</i>"));
+    assert_eq!(
+        bo.query_selector(".peer-name")
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .as_deref(),
+        Some("<i>bo</i>")
+    );
+    // How each is connected, or why not, for a person to see.
+    assert_eq!(
+        attr(&root, "#peers li[data-peer-id=p1]", "data-link").as_deref(),
+        Some("relayed")
+    );
+    assert_eq!(
+        root.query_selector("#peers li[data-peer-id=p1] .peer-link")
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .as_deref(),
+        Some("TURN")
+    );
+    assert_eq!(
+        bo.get_attribute("data-link").as_deref(),
+        Some("unreachable")
+    );
+    assert!(
+        bo.text_content()
+            .unwrap()
+            .contains(Unreachable::IceFailed.describe())
+    );
     assert!(!bo.class_list().contains("open"));
     // Each peer shows its colour; grey until its cursor told us.
     assert_eq!(
