@@ -11,6 +11,7 @@
 //   proxy.url            // 'http://127.0.0.1:PORT/'
 //   proxy.cut();         // destroys every open connection, refuses new ones
 //   proxy.restore();     // accepts again
+//   proxy.freeze();      // open connections stay open but carry nothing more (a stalled path)
 
 import { connect, createServer } from 'node:net';
 
@@ -18,10 +19,12 @@ import { connect, createServer } from 'node:net';
  * @param {import('node:test').TestContext | null} t  closes the proxy when the test ends
  * @param {number} targetPort  the server's port on 127.0.0.1
  * @returns {Promise<{url: string, port: number, cut: () => void, restore: () => void,
- *   close: () => Promise<void>}>}
+ *   freeze: () => void, close: () => Promise<void>}>}
  */
 export async function startProxy(t, targetPort) {
   const sockets = new Set();
+  /** Each open connection's two sockets, for freeze(). */
+  const pairs = new Set();
   let cutOff = false;
   const server = createServer((client) => {
     if (cutOff) {
@@ -37,7 +40,12 @@ export async function startProxy(t, targetPort) {
     }
     client.pipe(upstream);
     upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
+    const pair = [client, upstream];
+    pairs.add(pair);
+    client.on('close', () => {
+      pairs.delete(pair);
+      upstream.destroy();
+    });
     upstream.on('close', () => client.destroy());
   });
   await new Promise((listening, fail) => {
@@ -60,6 +68,16 @@ export async function startProxy(t, targetPort) {
     },
     restore() {
       cutOff = false;
+    },
+    freeze() {
+      // Nothing more is read from either side, so nothing is passed on, and no side sees a
+      // close: to the browser, the server has simply gone quiet.
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
     },
     close,
   };
