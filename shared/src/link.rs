@@ -11,9 +11,11 @@
 //! - A connection that goes `disconnected` for [`RESTART_GRACE_MS`] (it often heals by itself) or
 //!   `failed` gets an ICE restart from the offerer; if that has not reconnected within
 //!   [`RESTART_TIMEOUT_MS`], a fresh negotiation.
-//! - Both sides send a ping every [`PING_INTERVAL_MS`] on the reliable channel; a peer heard from
-//!   on no channel for [`SILENCE_TIMEOUT_MS`] is dropped: its tab died, even if the server (or
-//!   its absence) has not said so yet.
+//! - Both sides send a ping every [`PING_INTERVAL_MS`] on the reliable channel; a peer once
+//!   connected and then heard from on no channel for [`SILENCE_TIMEOUT_MS`] is dropped, whatever
+//!   restarts are under way: its tab died, even if the server (or its absence) has not said so
+//!   yet. The bound leaves an ICE restart (a few seconds to notice the disconnect, the grace, the
+//!   restart) time to heal a passing network change first.
 //!
 //! Only the offerer (the side the server told to offer) renegotiates, so the two sides never
 //! offer at once. The answerer tells a fresh offer from an ICE restart by its DTLS fingerprint
@@ -24,13 +26,13 @@ pub const OPEN_TIMEOUT_MS: f64 = 10_000.0;
 /// The longest wait for a channel to open, however many attempts failed before.
 pub const MAX_OPEN_TIMEOUT_MS: f64 = 30_000.0;
 /// `disconnected` for this long gets an ICE restart.
-pub const RESTART_GRACE_MS: f64 = 3_000.0;
+pub const RESTART_GRACE_MS: f64 = 2_000.0;
 /// An ICE restart that has not reconnected within this long gives way to a fresh negotiation.
 pub const RESTART_TIMEOUT_MS: f64 = 8_000.0;
 /// How often each side pings the other on the reliable channel.
 pub const PING_INTERVAL_MS: f64 = 2_000.0;
-/// A peer heard from on no channel for this long is gone.
-pub const SILENCE_TIMEOUT_MS: f64 = 10_000.0;
+/// A peer once connected, then heard from on no channel for this long, is gone.
+pub const SILENCE_TIMEOUT_MS: f64 = 20_000.0;
 /// Failed attempts after which a peer is shown as unreachable.
 pub const UNREACHABLE_AFTER: u32 = 3;
 
@@ -127,6 +129,8 @@ pub struct Link {
     channel_open: bool,
     /// The channel has been open on this connection at some point.
     was_open: bool,
+    /// The channel has been open on some connection to this peer (kept across renegotiation).
+    ever_open: bool,
     transport: Transport,
     /// Since when the transport has been disconnected or failed, if it is.
     troubled_since: Option<f64>,
@@ -147,6 +151,7 @@ impl Link {
             last_reason: None,
             channel_open: false,
             was_open: false,
+            ever_open: false,
             transport: Transport::Connecting,
             troubled_since: None,
             restart_started: None,
@@ -171,17 +176,21 @@ impl Link {
                 _ => self.last_reason.unwrap_or(Unreachable::NeverOpened),
             });
         }
-        let failures = self.failures;
-        let last_reason = self.last_reason;
+        let kept = self.clone();
         *self = Link::new(self.offerer, now);
-        self.failures = failures;
-        self.last_reason = last_reason;
+        // What spans connections: the failures (for the back-off), and when the peer was last
+        // heard (a dead peer must not live on through endless renegotiations).
+        self.failures = kept.failures;
+        self.last_reason = kept.last_reason;
+        self.ever_open = kept.ever_open;
+        self.last_heard = kept.last_heard;
     }
 
     /// The reliable channel opened.
     pub fn channel_opened(&mut self, now: f64) {
         self.channel_open = true;
         self.was_open = true;
+        self.ever_open = true;
         self.failures = 0;
         self.last_reason = None;
         self.last_heard = now;
@@ -244,10 +253,10 @@ impl Link {
 
     /// What to do at `now`. Call it every second or so; at most one action comes back per call.
     pub fn tick(&mut self, now: f64) -> Option<Action> {
+        if self.ever_open && now - self.last_heard > SILENCE_TIMEOUT_MS {
+            return Some(Action::Drop);
+        }
         if self.channel_open {
-            if now - self.last_heard > SILENCE_TIMEOUT_MS {
-                return Some(Action::Drop);
-            }
             if self.offerer
                 && let Some(action) = self.restart_if_troubled(now)
             {
@@ -437,6 +446,35 @@ mod tests {
             assert_ne!(heard.tick(t), Some(Action::Drop));
             t += PING_INTERVAL_MS;
         }
+    }
+
+    #[test]
+    fn a_dead_peer_is_dropped_even_while_being_renegotiated() {
+        let mut link = Link::new(true, 0.0);
+        link.channel_opened(0.0);
+        link.transport(Transport::Failed, 6_000.0);
+        assert_eq!(link.tick(6_000.0), Some(Action::RestartIce));
+        assert_eq!(
+            link.tick(6_000.0 + RESTART_TIMEOUT_MS + 1.0),
+            Some(Action::Renegotiate)
+        );
+        link.renegotiated(6_000.0 + RESTART_TIMEOUT_MS + 1.0);
+        assert_eq!(link.status(), Status::Connecting);
+        // The fresh connection does not open: the peer is dropped at the silence bound, not
+        // kept "connecting" for ever.
+        let actions = run(&mut link, 15_000.0, SILENCE_TIMEOUT_MS + 1_000.0);
+        assert_eq!(
+            actions.last().map(|(_, a)| *a),
+            Some(Action::Drop),
+            "{actions:?}"
+        );
+        // A peer never connected is not dropped for silence (the server says it is there).
+        let mut never = Link::new(true, 0.0);
+        let actions = run(&mut never, 0.0, 3.0 * SILENCE_TIMEOUT_MS);
+        assert!(
+            actions.iter().all(|(_, a)| *a == Action::Renegotiate),
+            "{actions:?}"
+        );
     }
 
     #[test]
