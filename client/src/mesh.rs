@@ -606,6 +606,7 @@ impl Inner {
         let peer = peers.get_mut(id).filter(|p| p.generation == generation)?;
         peer.remote_description_set = true;
         peer.remote_fingerprint = sdp_fingerprint(sdp).map(str::to_owned);
+        peer.link.described();
         Some(std::mem::take(&mut peer.queued_candidates))
     }
 

@@ -426,9 +426,9 @@ pub fn describe_link(status: LinkStatus) -> (&'static str, Option<String>, Strin
         ),
         LinkStatus::Unreachable(why) => (
             "unreachable",
-            Some(format!("unreachable: {}", why.describe())),
+            Some(format!("unreachable: {}", why.short())),
             format!(
-                "cannot reach this person ({}); their strokes will arrive once a connection works",
+                "cannot reach this person: {}; their strokes will arrive once a connection works",
                 why.describe()
             ),
         ),

@@ -75,14 +75,23 @@ impl Route {
 /// Why a peer cannot be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unreachable {
-    /// The data channel never opened (no answer, or no candidate pair worked).
+    /// The negotiation never completed: our offer or its answer did not get through.
     NeverOpened,
-    /// ICE failed: no route between the two browsers (a TURN server would help).
+    /// Offer and answer were exchanged but no candidate pair worked (or ICE failed): no route
+    /// between the two browsers (a TURN server would help).
     IceFailed,
 }
 
 impl Unreachable {
-    /// For a person.
+    /// In two words, for a badge.
+    pub fn short(self) -> &'static str {
+        match self {
+            Unreachable::NeverOpened => "no answer",
+            Unreachable::IceFailed => "no route",
+        }
+    }
+
+    /// For a person, in full.
     pub fn describe(self) -> &'static str {
         match self {
             Unreachable::NeverOpened => "no answer to our connection attempts",
@@ -129,6 +138,9 @@ pub struct Link {
     channel_open: bool,
     /// The channel has been open on this connection at some point.
     was_open: bool,
+    /// This connection has the other side's session description: the negotiation got through,
+    /// so a connection that still does not open is ICE's failure.
+    described: bool,
     /// The channel has been open on some connection to this peer (kept across renegotiation).
     ever_open: bool,
     transport: Transport,
@@ -151,6 +163,7 @@ impl Link {
             last_reason: None,
             channel_open: false,
             was_open: false,
+            described: false,
             ever_open: false,
             transport: Transport::Connecting,
             troubled_since: None,
@@ -171,10 +184,7 @@ impl Link {
     pub fn renegotiated(&mut self, now: f64) {
         if !self.was_open {
             self.failures = self.failures.saturating_add(1);
-            self.last_reason = Some(match self.transport {
-                Transport::Failed => Unreachable::IceFailed,
-                _ => self.last_reason.unwrap_or(Unreachable::NeverOpened),
-            });
+            self.last_reason = Some(self.failure_reason());
         }
         let kept = self.clone();
         *self = Link::new(self.offerer, now);
@@ -184,6 +194,20 @@ impl Link {
         self.last_reason = kept.last_reason;
         self.ever_open = kept.ever_open;
         self.last_heard = kept.last_heard;
+    }
+
+    /// Why the current connection has not opened.
+    fn failure_reason(&self) -> Unreachable {
+        if self.described || self.transport == Transport::Failed {
+            Unreachable::IceFailed
+        } else {
+            Unreachable::NeverOpened
+        }
+    }
+
+    /// The other side's session description was set on the current connection.
+    pub fn described(&mut self) {
+        self.described = true;
     }
 
     /// The reliable channel opened.
@@ -272,7 +296,7 @@ impl Link {
             // The offerer drives every retry; an answerer that never gets anywhere shows it.
             if now - self.started > self.open_timeout() {
                 self.failures = self.failures.saturating_add(1).min(UNREACHABLE_AFTER);
-                self.last_reason.get_or_insert(Unreachable::NeverOpened);
+                self.last_reason = Some(self.failure_reason());
                 self.started = now;
             }
             return None;
@@ -372,6 +396,25 @@ mod tests {
         }
         assert_eq!(link.status(), Status::Unreachable(Unreachable::IceFailed));
         assert!(Unreachable::IceFailed.describe().contains("TURN"));
+    }
+
+    #[test]
+    fn an_exchanged_negotiation_that_never_connects_is_blamed_on_the_route() {
+        let mut link = Link::new(true, 0.0);
+        for n in 0..UNREACHABLE_AFTER {
+            link.described();
+            let at = 100_000.0 * f64::from(n + 1);
+            assert_eq!(link.tick(at), Some(Action::Renegotiate));
+            link.renegotiated(at);
+        }
+        assert_eq!(link.status(), Status::Unreachable(Unreachable::IceFailed));
+        let mut answerer = Link::new(false, 0.0);
+        answerer.described();
+        run(&mut answerer, 0.0, 200_000.0);
+        assert_eq!(
+            answerer.status(),
+            Status::Unreachable(Unreachable::IceFailed)
+        );
     }
 
     #[test]

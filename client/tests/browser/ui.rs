@@ -102,6 +102,11 @@ fn the_menubar_shows_palette_name_status_and_peers() {
     assert!(
         bo.text_content()
             .unwrap()
+            .contains(Unreachable::IceFailed.short())
+    );
+    assert!(
+        bo.get_attribute("title")
+            .unwrap()
             .contains(Unreachable::IceFailed.describe())
     );
     assert!(!bo.class_list().contains("open"));
