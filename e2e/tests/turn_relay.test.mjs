@@ -14,6 +14,7 @@ import { startCoturn } from '../lib/coturn.mjs';
 
 const PREFIX = 'turn_relay';
 const SECRET = 'e2e-turn-secret-value';
+const TOKEN_TTL_SECS = 8;
 
 /** Waits until every peer `user` lists is connected the way `link` says (data-link). */
 async function waitForLinks(user, link) {
@@ -29,7 +30,8 @@ async function waitForLinks(user, link) {
 
 test('two relay-only browsers draw together through coturn with their own credentials', { timeout: 120_000 }, async (t) => {
   const turn = await startCoturn(t, { secret: SECRET, name: PREFIX });
-  const args = ['--turn-urls', turn.url, '--turn-secret', SECRET];
+  // Short tokens, so the test also sees the credentials renewed with them.
+  const args = ['--turn-urls', turn.url, '--turn-secret', SECRET, '--token-ttl', String(TOKEN_TTL_SECS)];
   await inRoom(t, { prefix: PREFIX, args }, async ({ server, room, browser, users }) => {
     const configs = { alice: [], bob: [] };
     const recordConfigs = (name) => async (page) => {
@@ -65,6 +67,16 @@ test('two relay-only browsers draw together through coturn with their own creden
         assert.ok(server.credential.length > 0);
       }
     }
+    // Renewed with the token: after the first refresh, a new /config with credentials that
+    // expire later, for the same peer.
+    const expiry = (config) => Number(config.iceServers.find((s) => s.urls.includes(turn.url)).username.split(':')[0]);
+    const deadline = Date.now() + (TOKEN_TTL_SECS + 10) * 1000;
+    while (configs.alice.length < 2 && Date.now() < deadline) {
+      await alice.page.waitForResponse((res) => new URL(res.url()).pathname === '/api/config', { timeout: deadline - Date.now() });
+    }
+    assert.ok(configs.alice.length >= 2, 'alice fetched /config again after renewing her token');
+    assert.ok(expiry(configs.alice[1]) > expiry(configs.alice[0]), 'the renewed credentials last longer');
+
     // The secret stays on the server.
     assert.ok(!server.log().includes(SECRET), 'the TURN secret is not in the server log');
     for (const user of users) {
