@@ -1,6 +1,7 @@
 //! Every way a request can fail, as one enum with one `IntoResponse`: the status codes are the
 //! protocol's, and every body is `{"error": "..."}` so clients can show it.
 
+use crate::hub::HubError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -70,6 +71,16 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::ClientNotBuilt => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// What the hub refused, as the protocol answers it.
+impl From<HubError> for ApiError {
+    fn from(err: HubError) -> ApiError {
+        match err {
+            HubError::NotConnected => ApiError::NotConnected,
+            HubError::NotInSharedRoom => ApiError::NotInSharedRoom,
         }
     }
 }

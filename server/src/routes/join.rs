@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::hub::{HubError, Joined};
+use crate::hub::Joined;
 use axum::Json;
 use axum::extract::{Path, State};
 use shared::protocol::JoinResponse;
@@ -15,11 +15,9 @@ pub async fn join(
     Path(room): Path<String>,
 ) -> Result<Json<JoinResponse>, ApiError> {
     let room = RoomId::parse(&room)?;
-    let peers = match state.hub.join(&user, &room).await {
-        Ok(Joined::New { members }) => members,
-        Ok(Joined::Already) => 0,
-        Err(HubError::NotConnected) => return Err(ApiError::NotConnected),
-        Err(HubError::NotInSharedRoom) => return Err(ApiError::Internal),
+    let peers = match state.hub.join(&user, &room).await? {
+        Joined::New { members } => members,
+        Joined::Already => 0,
     };
     tracing::info!(peer = %user.id, %room, peers, "joined");
     Ok(Json(JoinResponse {

@@ -4,7 +4,6 @@ use super::body::Body;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::hub::HubError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::value::RawValue;
@@ -31,10 +30,6 @@ pub async fn relay(
         }
     }
     let raw: &RawValue = serde_json::from_slice(&body).map_err(bad)?;
-    match state.hub.relay(&user, &PeerId(peer), event, raw).await {
-        Ok(()) => Ok(StatusCode::OK),
-        Err(HubError::NotInSharedRoom) | Err(HubError::NotConnected) => {
-            Err(ApiError::NotInSharedRoom)
-        }
-    }
+    state.hub.relay(&user, &PeerId(peer), event, raw).await?;
+    Ok(StatusCode::OK)
 }

@@ -23,7 +23,7 @@ pub async fn connect(
     let events = state
         .hub
         .connect(user)
-        .await
+        .await?
         .enumerate()
         .map(|(n, delivery)| {
             // Ids count up per stream; every event has one, as the protocol asks.

@@ -1,0 +1,209 @@
+//! The hub: who is in which room, and delivery of events to each user's SSE stream.
+//!
+//! Routes only ever talk to [`Hub`]. Behind it runs one backend:
+//! - [`local`]: one process, everything in memory (the default);
+//! - a Redis-backed hub (many processes sharing rooms) is the next backend to plug in here.
+//!
+//! The seam is an enum over the backends, not a trait object: the set of backends is closed and
+//! known here, `async fn`s in an enum need no boxing (a trait with `async fn` is not object-safe
+//! without boxing every future), and a `match` per method keeps each call a plain static call.
+//! What every backend must do is written once, as the conformance suite in [`conformance`], which
+//! runs against each of them.
+//!
+//! Slow readers: each stream has a bounded queue. When it is full, that reader is too slow to keep
+//! up; the hub closes its stream (it leaves its rooms, the others get `remove-peer`) rather than
+//! buffer without bound or stall everybody else. Its EventSource reconnects by itself, gets
+//! `connected`, joins again and is introduced afresh.
+
+pub mod conformance;
+pub mod local;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use shared::protocol::{PeerId, RelayEvent, User};
+use shared::room::RoomId;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+
+/// One event for one stream: its SSE name and its JSON payload, serialized once (a `remove-peer`
+/// to ten members shares one string).
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// The SSE `event:` name.
+    pub event: &'static str,
+    /// The SSE `data:` JSON.
+    pub data: Arc<str>,
+}
+
+impl Delivery {
+    pub(crate) fn json(event: &'static str, payload: &impl Serialize) -> Delivery {
+        // Our payload types serialize infallibly (strings, bools and already-valid raw JSON).
+        let data = serde_json::to_string(payload).unwrap_or_else(|e| {
+            tracing::error!(error = %e, event, "event did not serialize");
+            "null".to_owned()
+        });
+        Delivery {
+            event,
+            data: data.into(),
+        }
+    }
+}
+
+/// Why the hub refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubError {
+    /// The user has no open stream.
+    NotConnected,
+    /// Sender and receiver share no room (or the receiver is not connected).
+    NotInSharedRoom,
+}
+
+/// What a join did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// The user joined; this many members were introduced to it.
+    New {
+        /// Members already in the room.
+        members: usize,
+    },
+    /// The user was already in the room: nothing was sent.
+    Already,
+}
+
+/// Counts for tests, logs and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubStats {
+    /// Open streams.
+    pub streams: usize,
+    /// Rooms with at least one member.
+    pub rooms: usize,
+}
+
+/// Room membership plus delivery to users' streams. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Local(Arc<local::Local>),
+}
+
+impl Hub {
+    /// An in-process hub; each stream queues at most `queue` events.
+    pub fn local(queue: usize) -> Hub {
+        Hub {
+            backend: Backend::Local(Arc::new(local::Local::new(queue))),
+        }
+    }
+
+    /// Which backend runs, for logs and health.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Local(_) => "in-process",
+        }
+    }
+
+    /// Opens the user's stream. Its first event is `connected`, queued only after the user is
+    /// registered, so a join sent the moment `connected` arrives finds the stream. A second
+    /// connect by the same user (EventSource reconnecting) replaces the first: the old stream
+    /// ends and the user keeps its rooms, so nobody sees it leave and come back.
+    pub async fn connect(&self, user: User) -> Result<Subscription, HubError> {
+        let peer = user.id.clone();
+        let (rx, stream) = match &self.backend {
+            Backend::Local(local) => local.connect(user),
+        };
+        Ok(Subscription {
+            rx,
+            _guard: StreamGuard {
+                hub: self.clone(),
+                peer,
+                stream,
+            },
+        })
+    }
+
+    /// Puts the user in the room and introduces it: `add-peer` (offer: false) to every member and
+    /// `add-peer` (offer: true) to the user for each member. Joining again sends nothing.
+    pub async fn join(&self, user: &User, room: &RoomId) -> Result<Joined, HubError> {
+        match &self.backend {
+            Backend::Local(local) => local.join(user, room),
+        }
+    }
+
+    /// Delivers `body` to `to` as `event`, stamped with the sender, if the two share a room.
+    pub async fn relay(
+        &self,
+        from: &User,
+        to: &PeerId,
+        event: RelayEvent,
+        body: &RawValue,
+    ) -> Result<(), HubError> {
+        match &self.backend {
+            Backend::Local(local) => local.relay(from, to, event, body),
+        }
+    }
+
+    /// Current counts, as this process sees them.
+    pub fn stats(&self) -> HubStats {
+        match &self.backend {
+            Backend::Local(local) => local.stats(),
+        }
+    }
+
+    /// A stream ended (its response was dropped). Runs from `Drop`, so it must not block nor do
+    /// I/O itself: a backend that needs I/O hands the leave to a task.
+    fn stream_closed(&self, peer: &PeerId, stream: u64) {
+        match &self.backend {
+            Backend::Local(local) => local.disconnect(peer, stream),
+        }
+    }
+}
+
+/// A user's open stream of events. Dropping it (the HTTP response ends) runs the user's leave.
+pub struct Subscription {
+    rx: mpsc::Receiver<Delivery>,
+    _guard: StreamGuard,
+}
+
+impl Subscription {
+    /// Events queued and not read yet.
+    pub fn pending(&self) -> usize {
+        self.rx.len()
+    }
+}
+
+impl futures_util::Stream for Subscription {
+    type Item = Delivery;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        self.get_mut().rx.poll_recv(cx)
+    }
+}
+
+struct StreamGuard {
+    hub: Hub,
+    peer: PeerId,
+    stream: u64,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.hub.stream_closed(&self.peer, self.stream);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The behaviour every backend owes, against the in-process one (one process: `a` and `b`
+    // are the same hub).
+    crate::hub_conformance_suite!(|queue| async move {
+        let hub = Hub::local(queue);
+        (hub.clone(), hub)
+    });
+}
