@@ -53,6 +53,12 @@ pub struct Config {
     #[arg(long, env = "TURN_SECRET", hide_env_values = true)]
     pub turn_secret: Option<TurnSecret>,
 
+    /// Redis to share rooms with every other server process pointed at it (redis://host:6379/).
+    /// Without it, this process is the whole service (in-process hub). Needs TOKEN_SECRET, the
+    /// same on every process: a token from one must be good on all.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
     /// Events queued for one SSE stream before the server gives up on that (too slow) reader and
     /// closes its stream; its browser reconnects and resyncs.
     #[arg(long, env = "DRAWMESH_STREAM_QUEUE", default_value_t = 256)]
@@ -84,6 +90,7 @@ impl Config {
             ice_servers: IceServers::default(),
             turn_urls: Vec::new(),
             turn_secret: None,
+            redis_url: None,
             stream_queue: 256,
         }
     }

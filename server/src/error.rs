@@ -50,6 +50,9 @@ pub enum ApiError {
     /// The client bundle is missing from the dist directory.
     #[error("the web client is not built: run `scripts/run.sh` (or `trunk build`) first")]
     ClientNotBuilt,
+    /// The shared hub (Redis) cannot be reached just now; retry later.
+    #[error("signaling is temporarily unavailable ({0}); try again shortly")]
+    Unavailable(String),
     /// A failure on our side; details go to the log, not to the client.
     #[error("internal error")]
     Internal,
@@ -69,7 +72,7 @@ impl ApiError {
             ApiError::NotConnected => StatusCode::CONFLICT,
             ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::ClientNotBuilt => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ClientNotBuilt | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +84,7 @@ impl From<HubError> for ApiError {
         match err {
             HubError::NotConnected => ApiError::NotConnected,
             HubError::NotInSharedRoom => ApiError::NotInSharedRoom,
+            HubError::Unavailable(why) => ApiError::Unavailable(why),
         }
     }
 }

@@ -51,12 +51,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State from configuration. Without a token secret, a random one is made (and said so).
-    /// A half-configured TURN service (`Config::turn`) is an error.
-    pub fn new(config: &Config) -> Result<AppState, String> {
+    /// State from configuration. Without a token secret, a random one is made (and said so),
+    /// except with Redis, where it is refused: tokens must be good on every process. A
+    /// half-configured TURN service (`Config::turn`) is an error too, and so is a Redis that
+    /// cannot be reached at start.
+    pub async fn new(config: &Config) -> Result<AppState, String> {
         let turn = config.turn()?.map(Arc::new);
-        let secret: Vec<u8> = match &config.token_secret {
-            Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
+        let secret: Vec<u8> = match (&config.token_secret, &config.redis_url) {
+            (Some(s), _) if !s.is_empty() => s.as_bytes().to_vec(),
+            (_, Some(_)) => {
+                return Err(
+                    "--redis-url needs TOKEN_SECRET, the same on every server process: a \
+                            random per-process secret would make a token issued by one process \
+                            useless on the others"
+                        .into(),
+                );
+            }
             _ => {
                 tracing::warn!(
                     "TOKEN_SECRET is not set: using a random secret; tokens will not survive a \
@@ -65,8 +75,15 @@ impl AppState {
                 rand::random::<[u8; 64]>().to_vec()
             }
         };
+        let hub = match &config.redis_url {
+            Some(url) => Hub::redis(url, config.stream_queue).await?,
+            None => {
+                tracing::info!("hub: in-process (this process is the whole service)");
+                Hub::local(config.stream_queue)
+            }
+        };
         Ok(AppState {
-            hub: Hub::local(config.stream_queue),
+            hub,
             tokens: Arc::new(Tokens::with_ttl(
                 &secret,
                 Duration::from_secs(config.token_ttl),
@@ -87,6 +104,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(get(routes::room_page).with_state(state.clone()));
     Router::new()
         .route("/", get(routes::new_room))
+        .route("/healthz", get(routes::healthz))
         .merge(api.clone())
         .nest("/api", api)
         .fallback_service(files)

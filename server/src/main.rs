@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
         .init();
 
     server::raise_open_file_limit();
-    let state = match AppState::new(&config) {
+    let state = match AppState::new(&config).await {
         Ok(state) => state,
         Err(why) => {
             eprintln!("drawmesh-server: {why}");

@@ -110,13 +110,13 @@ async fn each_signed_in_user_gets_its_own_credentials_for_as_long_as_its_token()
 #[tokio::test]
 async fn half_a_turn_configuration_is_refused_with_a_reason() {
     let no_secret = config_with_turn(&["--turn-urls", "turn:127.0.0.1:3478"]);
-    let why = server::AppState::new(&no_secret).err().unwrap();
+    let why = server::AppState::new(&no_secret).await.err().unwrap();
     assert!(why.contains("--turn-secret"), "{why}");
     let no_urls = config_with_turn(&["--turn-secret", SECRET]);
-    let why = server::AppState::new(&no_urls).err().unwrap();
+    let why = server::AppState::new(&no_urls).await.err().unwrap();
     assert!(why.contains("--turn-urls"), "{why}");
     let stun = config_with_turn(&["--turn-urls", "stun:x:3478", "--turn-secret", SECRET]);
-    let why = server::AppState::new(&stun).err().unwrap();
+    let why = server::AppState::new(&stun).await.err().unwrap();
     assert!(why.contains("turn:"), "{why}");
 }
 

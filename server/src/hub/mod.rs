@@ -2,7 +2,7 @@
 //!
 //! Routes only ever talk to [`Hub`]. Behind it runs one backend:
 //! - [`local`]: one process, everything in memory (the default);
-//! - a Redis-backed hub (many processes sharing rooms) is the next backend to plug in here.
+//! - [`redis`]: any number of processes sharing rooms through Redis.
 //!
 //! The seam is an enum over the backends, not a trait object: the set of backends is closed and
 //! known here, `async fn`s in an enum need no boxing (a trait with `async fn` is not object-safe
@@ -17,6 +17,7 @@
 
 pub mod conformance;
 pub mod local;
+pub mod redis;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -58,6 +59,8 @@ pub enum HubError {
     NotConnected,
     /// Sender and receiver share no room (or the receiver is not connected).
     NotInSharedRoom,
+    /// The shared backend (Redis) cannot be reached; the request may be retried.
+    Unavailable(String),
 }
 
 /// What a join did.
@@ -90,6 +93,7 @@ pub struct Hub {
 #[derive(Clone)]
 enum Backend {
     Local(Arc<local::Local>),
+    Redis(Arc<redis::RedisHub>),
 }
 
 impl Hub {
@@ -100,10 +104,27 @@ impl Hub {
         }
     }
 
+    /// A hub shared through the Redis at `url` with every other process pointed at it.
+    pub async fn redis(url: &str, queue: usize) -> Result<Hub, String> {
+        Ok(Hub {
+            backend: Backend::Redis(redis::RedisHub::connect(url, queue).await?),
+        })
+    }
+
     /// Which backend runs, for logs and health.
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {
             Backend::Local(_) => "in-process",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
+    /// Whether the hub can serve requests now; why not if it cannot.
+    pub fn health(&self) -> Result<(), String> {
+        match &self.backend {
+            Backend::Local(_) => Ok(()),
+            Backend::Redis(hub) if hub.is_available() => Ok(()),
+            Backend::Redis(_) => Err("Redis is unreachable".into()),
         }
     }
 
@@ -115,6 +136,7 @@ impl Hub {
         let peer = user.id.clone();
         let (rx, stream) = match &self.backend {
             Backend::Local(local) => local.connect(user),
+            Backend::Redis(hub) => hub.connect_user(user).await?,
         };
         Ok(Subscription {
             rx,
@@ -131,6 +153,7 @@ impl Hub {
     pub async fn join(&self, user: &User, room: &RoomId) -> Result<Joined, HubError> {
         match &self.backend {
             Backend::Local(local) => local.join(user, room),
+            Backend::Redis(hub) => hub.join(user, room).await,
         }
     }
 
@@ -144,6 +167,7 @@ impl Hub {
     ) -> Result<(), HubError> {
         match &self.backend {
             Backend::Local(local) => local.relay(from, to, event, body),
+            Backend::Redis(hub) => hub.relay(from, to, event, body).await,
         }
     }
 
@@ -151,6 +175,7 @@ impl Hub {
     pub fn stats(&self) -> HubStats {
         match &self.backend {
             Backend::Local(local) => local.stats(),
+            Backend::Redis(hub) => hub.stats(),
         }
     }
 
@@ -159,6 +184,7 @@ impl Hub {
     fn stream_closed(&self, peer: &PeerId, stream: u64) {
         match &self.backend {
             Backend::Local(local) => local.disconnect(peer, stream),
+            Backend::Redis(hub) => hub.stream_closed(peer, stream),
         }
     }
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod redis;
+
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use server::AppState;
@@ -18,6 +20,8 @@ pub struct TestServer {
     pub base: String,
     pub state: AppState,
     pub http: reqwest::Client,
+    /// With `DRAWMESH_TEST_HUB=redis`, the Redis this server's hub runs on.
+    _redis: Option<redis::RedisServer>,
 }
 
 impl TestServer {
@@ -25,10 +29,20 @@ impl TestServer {
         TestServer::start_with(Config::for_tests()).await
     }
 
-    pub async fn start_with(config: Config) -> TestServer {
+    /// The server with `config`; with `DRAWMESH_TEST_HUB=redis` in the environment, on the
+    /// Redis hub (a `redis-server` of its own), so the whole suite runs on both backends.
+    pub async fn start_with(mut config: Config) -> TestServer {
+        let redis = (std::env::var("DRAWMESH_TEST_HUB").as_deref() == Ok("redis")).then(|| {
+            let redis = redis::RedisServer::start();
+            config.redis_url = Some(redis.url());
+            config.token_secret.get_or_insert_with(|| "test-secret".into());
+            redis
+        });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(&config).expect("a valid test configuration");
+        let state = AppState::new(&config)
+            .await
+            .expect("a valid test configuration");
         tokio::spawn(server::serve(listener, state.clone()));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -38,6 +52,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             state,
             http,
+            _redis: redis,
         }
     }
 
@@ -148,7 +163,7 @@ pub struct Events {
 }
 
 impl Events {
-    fn new(res: reqwest::Response) -> Events {
+    pub fn new(res: reqwest::Response) -> Events {
         Events {
             body: res.bytes_stream().boxed(),
             buffer: String::new(),
