@@ -6,6 +6,7 @@
 //! - [`auth`]: HS256 access tokens and the [`auth::AuthUser`] extractor.
 //! - [`turn`]: per-user, time-limited TURN credentials (coturn's REST scheme).
 //! - [`hub`]: room membership and delivery to users' SSE streams (in-process now; Redis later).
+//! - [`metrics`]: the counters and gauges `/metrics` exports (Prometheus text format).
 //! - [`routes`]: the HTTP routes, each thin: authenticate, validate, call the hub.
 //! - [`error`]: [`error::ApiError`], every refusal with its status code and JSON body.
 //!
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod metrics;
 pub mod routes;
 pub mod turn;
 
@@ -48,6 +50,8 @@ pub struct AppState {
     pub turn: Option<Arc<turn::Turn>>,
     /// The built web client.
     pub dist: Arc<PathBuf>,
+    /// Served at `/metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -75,8 +79,9 @@ impl AppState {
                 rand::random::<[u8; 64]>().to_vec()
             }
         };
+        let metrics = metrics::Metrics::new();
         let hub = match &config.redis_url {
-            Some(url) => Hub::redis(url, config.stream_queue).await?,
+            Some(url) => Hub::redis(url, config.stream_queue, &metrics).await?,
             None => {
                 tracing::info!("hub: in-process (this process is the whole service)");
                 Hub::local(config.stream_queue)
@@ -93,6 +98,7 @@ impl AppState {
             }),
             turn,
             dist: Arc::new(config.dist.clone()),
+            metrics,
         })
     }
 }
@@ -105,6 +111,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(routes::new_room))
         .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(routes::metrics))
         .merge(api.clone())
         .nest("/api", api)
         .fallback_service(files)

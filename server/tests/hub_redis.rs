@@ -7,12 +7,16 @@ use common::redis::RedisServer;
 use server::hub::Hub;
 use std::sync::Arc;
 
-/// Two processes on a fresh Redis; the Redis lives as long as the hubs' test (leaked into the
-/// returned closure's future is not possible, so it is kept in a task-local Arc).
+/// Two processes on a fresh Redis, which lives until the test's runtime shuts down.
 async fn two_processes(queue: usize) -> (Hub, Hub) {
     let redis = Arc::new(RedisServer::start());
-    let a = Hub::redis(&redis.url(), queue).await.expect("process a");
-    let b = Hub::redis(&redis.url(), queue).await.expect("process b");
+    let metrics = server::metrics::Metrics::new();
+    let a = Hub::redis(&redis.url(), queue, &metrics)
+        .await
+        .expect("process a");
+    let b = Hub::redis(&redis.url(), queue, &metrics)
+        .await
+        .expect("process b");
     // The server must outlive the test body: park it until the runtime shuts down.
     tokio::spawn(async move {
         let _redis = redis;

@@ -128,6 +128,21 @@ async fn health(on: &Process) -> u16 {
     }
 }
 
+/// `GET /metrics`, and one sample's value from it (`name` with its labels, as printed).
+async fn metric(on: &Process, sample: &str) -> f64 {
+    let text = http()
+        .get(format!("{}/metrics", on.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {sample} in /metrics:\n{text}"))
+}
+
 async fn expect(events: &mut Events, event: &str, peer: &str) -> SseEvent {
     let e = events.next().await;
     assert_eq!(
@@ -183,6 +198,23 @@ async fn users_on_different_processes_meet_relay_and_leave_exactly_once() {
     let carol = user(&p2, "carol").await;
     assert_eq!(join(&p1, &carol, "room2").await.status(), 200);
     assert_eq!(relay(&p1, &carol, &alice, 0).await.status(), 403);
+    // What p1 counted: its own stream, its share of the relays, the refusal, Redis round trips.
+    assert_eq!(metric(&p1, "drawmesh_streams_open").await, 1.0);
+    assert_eq!(
+        metric(&p1, r#"drawmesh_relays_total{outcome="delivered"}"#).await,
+        10.0
+    );
+    assert_eq!(
+        metric(
+            &p1,
+            r#"drawmesh_relays_total{outcome="not_in_shared_room"}"#
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(metric(&p1, "drawmesh_joins_total").await, 2.0);
+    assert!(metric(&p1, "drawmesh_redis_command_seconds_count").await >= 13.0);
+    assert_eq!(metric(&p1, "drawmesh_redis_errors_total").await, 0.0);
     // bob's stream closes: alice hears it once.
     drop(bob);
     let bye = alice.events.next().await;
@@ -240,6 +272,7 @@ async fn redis_going_away_and_coming_back_empty_takes_nothing_down() {
         "{body}"
     );
     wait_health(&p1, 503, Duration::from_secs(5)).await;
+    assert!(metric(&p1, "drawmesh_redis_errors_total").await >= 1.0);
     assert!(
         !alice.events.ends_within(Duration::from_secs(1)).await,
         "alice's stream stays open"

@@ -105,9 +105,14 @@ impl Hub {
     }
 
     /// A hub shared through the Redis at `url` with every other process pointed at it.
-    pub async fn redis(url: &str, queue: usize) -> Result<Hub, String> {
+    /// Its Redis errors and round trips are counted in `metrics`.
+    pub async fn redis(
+        url: &str,
+        queue: usize,
+        metrics: &crate::metrics::Metrics,
+    ) -> Result<Hub, String> {
         Ok(Hub {
-            backend: Backend::Redis(redis::RedisHub::connect(url, queue).await?),
+            backend: Backend::Redis(redis::RedisHub::connect(url, queue, metrics).await?),
         })
     }
 

@@ -226,12 +226,18 @@ pub struct RedisHub {
     failed_leaves: Mutex<Vec<(PeerId, String)>>,
     available: AtomicBool,
     scripts: Scripts,
+    errors: prometheus::IntCounter,
+    rtt: prometheus::Histogram,
 }
 
 impl RedisHub {
     /// Connects to Redis at `url` and starts this process's heartbeat and leave tasks, which end
     /// when the hub is dropped.
-    pub async fn connect(url: &str, queue: usize) -> Result<Arc<RedisHub>, String> {
+    pub async fn connect(
+        url: &str,
+        queue: usize,
+        metrics: &crate::metrics::Metrics,
+    ) -> Result<Arc<RedisHub>, String> {
         let process = uuid::Uuid::new_v4().simple().to_string();
         let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL: {e}"))?;
         let settings = client
@@ -283,6 +289,8 @@ impl RedisHub {
             leaves,
             failed_leaves: Mutex::new(Vec::new()),
             available: AtomicBool::new(true),
+            errors: metrics.redis_errors.clone(),
+            rtt: metrics.redis_rtt.clone(),
             scripts: Scripts {
                 connect: Script::new(CONNECT),
                 join: Script::new(JOIN),
@@ -320,11 +328,13 @@ impl RedisHub {
         invocation: &mut redis::ScriptInvocation<'_>,
     ) -> Result<T, HubError> {
         let mut commands = self.commands.clone();
+        let _timer = self.rtt.start_timer();
         // Only the heartbeat says Redis is back: it registers this process's users again
         // first, so "available" means that what this process holds is in Redis too.
         match invocation.invoke_async(&mut commands).await {
             Ok(value) => Ok(value),
             Err(e) => {
+                self.errors.inc();
                 self.set_available(false);
                 tracing::warn!(error = %e, "Redis command failed");
                 Err(HubError::Unavailable(format!("Redis: {e}")))

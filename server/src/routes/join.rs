@@ -16,7 +16,10 @@ pub async fn join(
 ) -> Result<Json<JoinResponse>, ApiError> {
     let room = RoomId::parse(&room)?;
     let peers = match state.hub.join(&user, &room).await? {
-        Joined::New { members } => members,
+        Joined::New { members } => {
+            state.metrics.joins.inc();
+            members
+        }
         Joined::Already => 0,
     };
     tracing::info!(peer = %user.id, %room, peers, "joined");

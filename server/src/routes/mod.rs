@@ -13,7 +13,7 @@ use crate::AppState;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use health::healthz;
+pub use health::{healthz, metrics};
 pub use pages::{new_room, room_page};
 
 /// The signaling API (the tutorial's paths). Mounted at `/` for the tutorial's client and under

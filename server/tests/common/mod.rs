@@ -35,7 +35,9 @@ impl TestServer {
         let redis = (std::env::var("DRAWMESH_TEST_HUB").as_deref() == Ok("redis")).then(|| {
             let redis = redis::RedisServer::start();
             config.redis_url = Some(redis.url());
-            config.token_secret.get_or_insert_with(|| "test-secret".into());
+            config
+                .token_secret
+                .get_or_insert_with(|| "test-secret".into());
             redis
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
