@@ -22,6 +22,7 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v turnserver >/dev/null || need_apt+=(coturn)   # TURN relay for the e2e test of relayed peers
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)   # the load balancer of the multi-process e2e
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
