@@ -59,6 +59,11 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// The Redis is a Redis Cluster: --redis-url lists some of its nodes, comma-separated.
+    /// Events then travel by sharded pub/sub (SPUBLISH/SSUBSCRIBE), spread over the shards.
+    #[arg(long, env = "REDIS_CLUSTER", requires = "redis_url")]
+    pub redis_cluster: bool,
+
     /// Events queued for one SSE stream before the server gives up on that (too slow) reader and
     /// closes its stream; its browser reconnects and resyncs.
     #[arg(long, env = "DRAWMESH_STREAM_QUEUE", default_value_t = 256)]
@@ -91,6 +96,7 @@ impl Config {
             turn_urls: Vec::new(),
             turn_secret: None,
             redis_url: None,
+            redis_cluster: false,
             stream_queue: 256,
         }
     }

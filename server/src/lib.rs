@@ -81,7 +81,9 @@ impl AppState {
         };
         let metrics = metrics::Metrics::new();
         let hub = match &config.redis_url {
-            Some(url) => Hub::redis(url, config.stream_queue, &metrics).await?,
+            Some(url) => {
+                Hub::redis(url, config.redis_cluster, config.stream_queue, &metrics).await?
+            }
             None => {
                 tracing::info!("hub: in-process (this process is the whole service)");
                 Hub::local(config.stream_queue)

@@ -11,10 +11,10 @@ use std::sync::Arc;
 async fn two_processes(queue: usize) -> (Hub, Hub) {
     let redis = Arc::new(RedisServer::start());
     let metrics = server::metrics::Metrics::new();
-    let a = Hub::redis(&redis.url(), queue, &metrics)
+    let a = Hub::redis(&redis.url(), false, queue, &metrics)
         .await
         .expect("process a");
-    let b = Hub::redis(&redis.url(), queue, &metrics)
+    let b = Hub::redis(&redis.url(), false, queue, &metrics)
         .await
         .expect("process b");
     // The server must outlive the test body: park it until the runtime shuts down.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::redis::RedisServer;
+use common::redis::{RedisCluster, RedisServer};
 use common::{Events, SseEvent};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -25,6 +25,15 @@ struct Process {
 
 impl Process {
     fn start(redis: &RedisServer) -> Process {
+        Process::start_with(&["--redis-url", &redis.url()])
+    }
+
+    /// On a Redis Cluster: events by sharded pub/sub.
+    fn on_cluster(cluster: &RedisCluster) -> Process {
+        Process::start_with(&["--redis-url", &cluster.urls(), "--redis-cluster"])
+    }
+
+    fn start_with(args: &[&str]) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_drawmesh-server"))
             .args([
                 "--port",
@@ -34,7 +43,7 @@ impl Process {
                 "--ice-servers",
                 "[]",
             ])
-            .args(["--redis-url", &redis.url()])
+            .args(args)
             .env("TOKEN_SECRET", SECRET)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -174,7 +183,19 @@ async fn wait_health(on: &Process, status: u16, within: Duration) {
 #[tokio::test]
 async fn users_on_different_processes_meet_relay_and_leave_exactly_once() {
     let redis = RedisServer::start();
-    let (p1, p2) = (Process::start(&redis), Process::start(&redis));
+    meet_relay_and_leave(Process::start(&redis), Process::start(&redis)).await;
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_users_on_different_processes_meet_relay_and_leave() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    meet_relay_and_leave(Process::on_cluster(&cluster), Process::on_cluster(&cluster)).await;
+}
+
+/// Users streaming from, joining through and relaying through both processes.
+async fn meet_relay_and_leave(p1: Process, p2: Process) {
     // alice streams from p1, bob from p2; each joins and relays through the other process.
     let mut alice = user(&p1, "alice").await;
     let mut bob = user(&p2, "bob").await;

@@ -104,15 +104,17 @@ impl Hub {
         }
     }
 
-    /// A hub shared through the Redis at `url` with every other process pointed at it.
-    /// Its Redis errors and round trips are counted in `metrics`.
+    /// A hub shared through the Redis at `url` with every other process pointed at it; with
+    /// `cluster`, `url` lists Redis Cluster nodes (comma-separated). Its Redis errors and round
+    /// trips are counted in `metrics`.
     pub async fn redis(
         url: &str,
+        cluster: bool,
         queue: usize,
         metrics: &crate::metrics::Metrics,
     ) -> Result<Hub, String> {
         Ok(Hub {
-            backend: Backend::Redis(redis::RedisHub::connect(url, queue, metrics).await?),
+            backend: Backend::Redis(redis::RedisHub::connect(url, cluster, queue, metrics).await?),
         })
     }
 

@@ -40,7 +40,9 @@
 use super::{Delivery, HubError, HubStats, Joined};
 use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, PushInfo, PushKind, Script, Value};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{PushInfo, PushKind, Script, Value};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use shared::protocol::{Connected, PeerId, RelayEvent, User, event};
@@ -59,7 +61,10 @@ pub const PRESENCE_TTL: Duration = Duration::from_secs(8);
 /// A command that takes longer than this counts as Redis being unavailable.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
-const PREFIX: &str = "drawmesh:";
+/// Every key shares the hash tag `{drawmesh}`: on a Redis Cluster they live in one slot, so each
+/// script's keys are on one node (a script may not cross slots). The delivery channels are
+/// hashed by process instead, so on a cluster they spread over the shards.
+const PREFIX: &str = "{drawmesh}:";
 
 fn user_key(peer: &str) -> String {
     format!("{PREFIX}user:{peer}")
@@ -73,44 +78,67 @@ fn room_key(room: &RoomId) -> String {
 fn proc_users_key(process: &str) -> String {
     format!("{PREFIX}proc:{process}:users")
 }
+fn procs_key() -> String {
+    format!("{PREFIX}procs")
+}
+/// The channel of process `process`: `drawmesh:deliver:{<process>}`.
 fn channel(process: &str) -> String {
-    format!("{PREFIX}deliver:{process}")
+    format!("drawmesh:deliver:{{{process}}}")
 }
 
+/// Shared by every script: `emit(proc, envelope)` publishes an envelope to a process's channel
+/// at once (`ARGV[1] == "publish"`, one Redis), or collects it for the caller to publish with
+/// `SPUBLISH` (a cluster: a script may not publish to a shard channel in another slot).
+/// Scripts return `{status, value, proc, envelope, proc, envelope, ...}`.
+const PRELUDE: &str = r#"
+local P = '{drawmesh}:'
+local inline = ARGV[1] == 'publish'
+local out = {}
+local function emit(proc, msg)
+  if inline then
+    redis.call('PUBLISH', 'drawmesh:deliver:{' .. proc .. '}', msg)
+  else
+    table.insert(out, proc)
+    table.insert(out, msg)
+  end
+end
+local function done(status, value)
+  local r = {status, value}
+  for _, v in ipairs(out) do table.insert(r, v) end
+  return r
+end
+"#;
+
 /// Registers a stream: the user's record points at it; a stream on another process before it is
-/// told to close. Returns the process that held the user's previous stream, if another.
+/// told to close. ARGV: mode, proc, stream, user JSON, peer.
 const CONNECT: &str = r#"
 local old = redis.call('HGET', KEYS[1], 'proc')
 local oldstream = redis.call('HGET', KEYS[1], 'stream')
-redis.call('HSET', KEYS[1], 'proc', ARGV[1], 'stream', ARGV[2], 'user', ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[4])
-if old and old ~= ARGV[1] then
-  redis.call('SREM', 'drawmesh:proc:' .. old .. ':users', ARGV[4])
-  redis.call('PUBLISH', 'drawmesh:deliver:' .. old,
-    '{"to":' .. cjson.encode(ARGV[4]) .. ',"close":' .. cjson.encode(oldstream) .. '}')
+redis.call('HSET', KEYS[1], 'proc', ARGV[2], 'stream', ARGV[3], 'user', ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[5])
+if old and old ~= ARGV[2] then
+  redis.call('SREM', P .. 'proc:' .. old .. ':users', ARGV[5])
+  emit(old, '{"to":' .. cjson.encode(ARGV[5]) .. ',"close":' .. cjson.encode(oldstream) .. '}')
 end
-return 1
+return done(1, 0)
 "#;
 
-/// Joins a room: false when the user has no stream; {0} when already a member; otherwise
-/// {1, members introduced}, having published the introductions both ways.
+/// Joins a room: status 0 when the user has no stream; 1 when already a member; otherwise 2,
+/// with the number of members introduced (both ways). ARGV: mode, room, peer.
 const JOIN: &str = r#"
 local me = redis.call('HMGET', KEYS[1], 'proc', 'user')
-if not me[1] then return false end
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return {0} end
-local room, peer = ARGV[1], ARGV[2]
-redis.call('PUBLISH', 'drawmesh:deliver:' .. me[1],
-  '{"to":' .. cjson.encode(peer) .. ',"joined":' .. cjson.encode(room) .. '}')
+if not me[1] then return done(0, 0) end
+if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return done(1, 0) end
+local room, peer = ARGV[2], ARGV[3]
+emit(me[1], '{"to":' .. cjson.encode(peer) .. ',"joined":' .. cjson.encode(room) .. '}')
 local n = 0
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   if m ~= peer then
-    local info = redis.call('HMGET', 'drawmesh:user:' .. m, 'proc', 'user')
+    local info = redis.call('HMGET', P .. 'user:' .. m, 'proc', 'user')
     if info[1] then
-      redis.call('PUBLISH', 'drawmesh:deliver:' .. info[1],
-        '{"to":' .. cjson.encode(m) .. ',"event":"add-peer","data":{"peer":' .. me[2] ..
+      emit(info[1], '{"to":' .. cjson.encode(m) .. ',"event":"add-peer","data":{"peer":' .. me[2] ..
         ',"roomId":' .. cjson.encode(room) .. ',"offer":false}}')
-      redis.call('PUBLISH', 'drawmesh:deliver:' .. me[1],
-        '{"to":' .. cjson.encode(peer) .. ',"event":"add-peer","data":{"peer":' .. info[2] ..
+      emit(me[1], '{"to":' .. cjson.encode(peer) .. ',"event":"add-peer","data":{"peer":' .. info[2] ..
         ',"roomId":' .. cjson.encode(room) .. ',"offer":true}}')
       n = n + 1
     else
@@ -119,53 +147,53 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   end
 end
 redis.call('SADD', KEYS[3], peer)
-return {1, n}
+return done(2, n)
 "#;
 
-/// Relays a body to a peer sharing a room with the sender: 1 if published, 0 if refused.
+/// Relays a body to a peer sharing a room with the sender: status 1 if sent, 0 if refused.
+/// ARGV: mode, to, event, sender JSON, body.
 const RELAY: &str = r#"
-if redis.call('EXISTS', KEYS[4]) == 0 then return 0 end
-if redis.call('SINTERCARD', 2, KEYS[1], KEYS[2], 'LIMIT', 1) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[4]) == 0 then return done(0, 0) end
+if redis.call('SINTERCARD', 2, KEYS[1], KEYS[2], 'LIMIT', 1) == 0 then return done(0, 0) end
 local proc = redis.call('HGET', KEYS[3], 'proc')
-if not proc then return 0 end
-redis.call('PUBLISH', 'drawmesh:deliver:' .. proc,
-  '{"to":' .. cjson.encode(ARGV[1]) .. ',"event":' .. cjson.encode(ARGV[2]) ..
-  ',"data":{"peer":' .. ARGV[3] .. ',"data":' .. ARGV[4] .. '}}')
-return 1
+if not proc then return done(0, 0) end
+emit(proc, '{"to":' .. cjson.encode(ARGV[2]) .. ',"event":' .. cjson.encode(ARGV[3]) ..
+  ',"data":{"peer":' .. ARGV[4] .. ',"data":' .. ARGV[5] .. '}}')
+return done(1, 0)
 "#;
 
-/// A user leaves every room, if its record still names this stream (ARGV[3] = "stream") or
-/// this process (ARGV[3] = "proc", a dead process's cleanup); the others get `remove-peer`.
+/// A user leaves every room, if its record still names this stream (ARGV[4] = "stream") or
+/// this process (ARGV[4] = "proc", a dead process's cleanup); the others get `remove-peer`.
+/// ARGV: mode, peer, stream or proc, kind.
 const LEAVE: &str = r#"
 local cur = redis.call('HMGET', KEYS[1], 'stream', 'proc', 'user')
-if ARGV[3] == 'stream' and cur[1] ~= ARGV[2] then return 0 end
-if ARGV[3] == 'proc' and cur[2] ~= ARGV[2] then return 0 end
-local peer = ARGV[1]
+if ARGV[4] == 'stream' and cur[1] ~= ARGV[3] then return done(0, 0) end
+if ARGV[4] == 'proc' and cur[2] ~= ARGV[3] then return done(0, 0) end
+local peer = ARGV[2]
 for _, r in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local rk = 'drawmesh:room:' .. r
+  local rk = P .. 'room:' .. r
   redis.call('SREM', rk, peer)
   local bye = '{"peer":' .. cur[3] .. ',"roomId":' .. cjson.encode(r) .. '}'
   for _, m in ipairs(redis.call('SMEMBERS', rk)) do
-    local p = redis.call('HGET', 'drawmesh:user:' .. m, 'proc')
+    local p = redis.call('HGET', P .. 'user:' .. m, 'proc')
     if p then
-      redis.call('PUBLISH', 'drawmesh:deliver:' .. p,
-        '{"to":' .. cjson.encode(m) .. ',"event":"remove-peer","data":' .. bye .. '}')
+      emit(p, '{"to":' .. cjson.encode(m) .. ',"event":"remove-peer","data":' .. bye .. '}')
     end
   end
 end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('SREM', 'drawmesh:proc:' .. cur[2] .. ':users', peer)
-return 1
+redis.call('SREM', P .. 'proc:' .. cur[2] .. ':users', peer)
+return done(1, 0)
 "#;
 
 /// Renews this process's presence (by Redis's clock) and lists the processes whose presence
-/// expired: {1 if this process was missing, dead...}.
+/// expired: {1 if this process was missing, dead...}. ARGV: proc, ttl in ms.
 const HEARTBEAT_SCRIPT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local added = redis.call('ZADD', 'drawmesh:procs', now + tonumber(ARGV[2]), ARGV[1])
+local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 local out = {added}
-for _, p in ipairs(redis.call('ZRANGEBYSCORE', 'drawmesh:procs', '-inf', now)) do
+for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   table.insert(out, p)
 end
 return out
@@ -210,12 +238,55 @@ struct Scripts {
     heartbeat: Script,
 }
 
+/// A connection to Redis: one server (a `ConnectionManager`, which reconnects by itself), or a
+/// Redis Cluster (a cluster connection: one multiplexed connection per node, rerouted on
+/// resharding). Both resubscribe their channels after a reconnect.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    async fn script<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> redis::RedisResult<T> {
+        match self {
+            Conn::Single(c) => invocation.invoke_async(&mut c.clone()).await,
+            Conn::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
+        }
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        match self {
+            Conn::Single(c) => cmd.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+        }
+    }
+
+    async fn pipeline(&self, pipe: &redis::Pipeline) -> redis::RedisResult<()> {
+        match self {
+            Conn::Single(c) => pipe.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
+        }
+    }
+
+    async fn subscribe(&self, channel: String) -> redis::RedisResult<()> {
+        match self {
+            Conn::Single(c) => c.clone().subscribe(channel).await,
+            // Sharded pub/sub: the channel lives on the shard that owns its slot.
+            Conn::Cluster(c) => c.clone().ssubscribe(channel).await,
+        }
+    }
+}
+
 /// The Redis backend of one process.
 pub struct RedisHub {
     process: String,
-    commands: ConnectionManager,
+    commands: Conn,
     /// Held for its pushes; pinged by the heartbeat so a broken one reconnects (and resubscribes).
-    subscriber: ConnectionManager,
+    subscriber: Conn,
     streams: DashMap<PeerId, Arc<LocalStream>>,
     next_stream: AtomicU64,
     queue: usize,
@@ -230,55 +301,93 @@ pub struct RedisHub {
     rtt: prometheus::Histogram,
 }
 
+/// A push handler that reaches the hub once it exists (the connections are made first).
+type Router = Arc<Mutex<Weak<RedisHub>>>;
+
+fn push_sender(
+    router: &Router,
+) -> impl Fn(PushInfo) -> Result<(), redis::aio::SendError> + Send + Sync + 'static {
+    let router = router.clone();
+    move |push: PushInfo| {
+        if let Some(hub) = lock(&router).upgrade() {
+            hub.on_push(push);
+        }
+        Ok(())
+    }
+}
+
 impl RedisHub {
-    /// Connects to Redis at `url` and starts this process's heartbeat and leave tasks, which end
-    /// when the hub is dropped.
+    /// Connects to Redis at `url` (with `cluster`, a comma-separated list of cluster nodes) and
+    /// starts this process's heartbeat and leave tasks, which end when the hub is dropped.
     pub async fn connect(
         url: &str,
+        cluster: bool,
         queue: usize,
         metrics: &crate::metrics::Metrics,
     ) -> Result<Arc<RedisHub>, String> {
         let process = uuid::Uuid::new_v4().simple().to_string();
-        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL: {e}"))?;
-        let settings = client
-            .get_connection_info()
-            .redis_settings()
-            .clone()
-            .set_protocol(redis::ProtocolVersion::RESP3);
-        let resp3 = redis::Client::open(
-            client
-                .get_connection_info()
-                .clone()
-                .set_redis_settings(settings),
-        )
-        .map_err(|e| format!("bad Redis URL: {e}"))?;
-        let manager_config = || {
-            ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(COMMAND_TIMEOUT))
-                .set_response_timeout(Some(COMMAND_TIMEOUT))
-                .set_max_delay(Duration::from_secs(2))
-        };
-        let commands = resp3
-            .get_connection_manager_with_config(manager_config())
-            .await
-            .map_err(|e| format!("cannot reach Redis at {url}: {e}"))?;
-        let (leaves, leave_rx) = mpsc::unbounded_channel();
-        // The subscriber's pushes reach the hub through a Weak set once it exists.
-        let router: Arc<Mutex<Weak<RedisHub>>> = Arc::new(Mutex::new(Weak::new()));
-        let push_router = router.clone();
-        let subscriber = resp3
-            .get_connection_manager_with_config(
-                manager_config()
-                    .set_automatic_resubscription()
-                    .set_push_sender(move |push: PushInfo| {
-                        if let Some(hub) = lock(&push_router).upgrade() {
-                            hub.on_push(push);
-                        }
-                        Ok::<(), redis::aio::SendError>(())
-                    }),
+        let router: Router = Arc::new(Mutex::new(Weak::new()));
+        let unreachable = |e: redis::RedisError| format!("cannot reach Redis at {url}: {e}");
+        let (commands, subscriber) = if cluster {
+            let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+            let builder = || {
+                ClusterClientBuilder::new(nodes.clone())
+                    .use_protocol(redis::ProtocolVersion::RESP3)
+                    .connection_timeout(COMMAND_TIMEOUT)
+                    .response_timeout(COMMAND_TIMEOUT)
+            };
+            let commands = builder()
+                .build()
+                .map_err(|e| format!("bad Redis Cluster URLs: {e}"))?;
+            let subscriber = builder()
+                .push_sender(push_sender(&router))
+                .build()
+                .map_err(|e| format!("bad Redis Cluster URLs: {e}"))?;
+            (
+                Conn::Cluster(commands.get_async_connection().await.map_err(unreachable)?),
+                Conn::Cluster(
+                    subscriber
+                        .get_async_connection()
+                        .await
+                        .map_err(unreachable)?,
+                ),
             )
-            .await
-            .map_err(|e| format!("cannot reach Redis at {url}: {e}"))?;
+        } else {
+            let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL: {e}"))?;
+            let settings = client
+                .get_connection_info()
+                .redis_settings()
+                .clone()
+                .set_protocol(redis::ProtocolVersion::RESP3);
+            let resp3 = redis::Client::open(
+                client
+                    .get_connection_info()
+                    .clone()
+                    .set_redis_settings(settings),
+            )
+            .map_err(|e| format!("bad Redis URL: {e}"))?;
+            let config = || {
+                ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(COMMAND_TIMEOUT))
+                    .set_response_timeout(Some(COMMAND_TIMEOUT))
+                    .set_max_delay(Duration::from_secs(2))
+            };
+            let commands = resp3
+                .get_connection_manager_with_config(config())
+                .await
+                .map_err(unreachable)?;
+            let subscriber = resp3
+                .get_connection_manager_with_config(
+                    config()
+                        .set_automatic_resubscription()
+                        .set_push_sender(push_sender(&router)),
+                )
+                .await
+                .map_err(unreachable)?;
+            (Conn::Single(commands), Conn::Single(subscriber))
+        };
+        let (leaves, leave_rx) = mpsc::unbounded_channel();
+        let op = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
         let hub = Arc::new(RedisHub {
             process,
             commands,
@@ -292,23 +401,26 @@ impl RedisHub {
             errors: metrics.redis_errors.clone(),
             rtt: metrics.redis_rtt.clone(),
             scripts: Scripts {
-                connect: Script::new(CONNECT),
-                join: Script::new(JOIN),
-                relay: Script::new(RELAY),
-                leave: Script::new(LEAVE),
+                connect: op(CONNECT),
+                join: op(JOIN),
+                relay: op(RELAY),
+                leave: op(LEAVE),
                 heartbeat: Script::new(HEARTBEAT_SCRIPT),
             },
         });
         *lock(&router) = Arc::downgrade(&hub);
-        let mut subscriber = hub.subscriber.clone();
-        subscriber
+        hub.subscriber
             .subscribe(channel(&hub.process))
             .await
             .map_err(|e| format!("cannot subscribe on Redis: {e}"))?;
         hub.heartbeat().await;
         tokio::spawn(heartbeat_loop(Arc::downgrade(&hub)));
         tokio::spawn(leave_loop(Arc::downgrade(&hub), leave_rx));
-        tracing::info!(process = %hub.process, "hub: Redis backend, one process of many");
+        tracing::info!(
+            process = %hub.process,
+            cluster,
+            "hub: Redis backend, one process of many"
+        );
         Ok(hub)
     }
 
@@ -317,21 +429,29 @@ impl RedisHub {
         &self.process
     }
 
-    /// Whether Redis answered the last command.
+    /// Whether Redis answered the last heartbeat (and this process is registered there).
     pub fn is_available(&self) -> bool {
         self.available.load(Ordering::Relaxed)
     }
 
-    /// Runs a script, noting whether Redis is there.
+    /// How scripts deliver: publish from inside (one Redis), or return the envelopes for
+    /// `SPUBLISH` (a cluster).
+    fn mode(&self) -> &'static str {
+        match self.commands {
+            Conn::Single(_) => "publish",
+            Conn::Cluster(_) => "return",
+        }
+    }
+
+    /// Runs a script, noting when Redis is not there.
     async fn run<T: redis::FromRedisValue>(
         &self,
-        invocation: &mut redis::ScriptInvocation<'_>,
+        invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, HubError> {
-        let mut commands = self.commands.clone();
         let _timer = self.rtt.start_timer();
         // Only the heartbeat says Redis is back: it registers this process's users again
         // first, so "available" means that what this process holds is in Redis too.
-        match invocation.invoke_async(&mut commands).await {
+        match self.commands.script(invocation).await {
             Ok(value) => Ok(value),
             Err(e) => {
                 self.errors.inc();
@@ -340,6 +460,49 @@ impl RedisHub {
                 Err(HubError::Unavailable(format!("Redis: {e}")))
             }
         }
+    }
+
+    /// Runs one of the operation scripts (see [`PRELUDE`]) and publishes the envelopes it
+    /// returned, in order (on a cluster). Returns its status and value.
+    async fn op(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<(i64, i64), HubError> {
+        let reply: Vec<Value> = self.run(invocation).await?;
+        let int = |v: Option<&Value>| match v {
+            Some(Value::Int(n)) => *n,
+            _ => 0,
+        };
+        let (status, value) = (int(reply.first()), int(reply.get(1)));
+        let envelopes = reply.get(2..).unwrap_or_default();
+        // A cluster pipeline may not cross slots: one pipeline per process channel, each in
+        // the order the script emitted (what one receiver gets stays in order), sent together.
+        let mut pipes: Vec<(Vec<u8>, redis::Pipeline)> = Vec::new();
+        for pair in envelopes.chunks(2) {
+            let [Value::BulkString(proc), Value::BulkString(msg)] = pair else {
+                continue;
+            };
+            let at = match pipes.iter().position(|(p, _)| p == proc) {
+                Some(at) => at,
+                None => {
+                    pipes.push((proc.clone(), redis::pipe()));
+                    pipes.len() - 1
+                }
+            };
+            pipes[at]
+                .1
+                .cmd("SPUBLISH")
+                .arg(channel(&String::from_utf8_lossy(proc)))
+                .arg(msg.as_slice())
+                .ignore();
+        }
+        let sent = futures_util::future::join_all(
+            pipes.iter().map(|(_, pipe)| self.commands.pipeline(pipe)),
+        )
+        .await;
+        if let Some(Err(e)) = sent.into_iter().find(Result::is_err) {
+            self.errors.inc();
+            tracing::warn!(error = %e, "Redis publish failed");
+            return Err(HubError::Unavailable(format!("Redis: {e}")));
+        }
+        Ok((status, value))
     }
 
     fn set_available(&self, up: bool) {
@@ -378,17 +541,17 @@ impl RedisHub {
         });
         // Registered locally first: events published for it may arrive before the script returns.
         self.streams.insert(user.id.clone(), local.clone());
-        let registered: Result<i64, _> = self
-            .run(
-                self.scripts
-                    .connect
-                    .key(user_key(&user.id.0))
-                    .key(proc_users_key(&self.process))
-                    .arg(&self.process)
-                    .arg(&stream)
-                    .arg(&user_json)
-                    .arg(&user.id.0),
-            )
+        let registered = self
+            .op(self
+                .scripts
+                .connect
+                .key(user_key(&user.id.0))
+                .key(proc_users_key(&self.process))
+                .arg(self.mode())
+                .arg(&self.process)
+                .arg(&stream)
+                .arg(&user_json)
+                .arg(&user.id.0))
             .await;
         if let Err(e) = registered {
             self.streams.remove_if(&user.id, |_, s| s.n == n);
@@ -401,23 +564,23 @@ impl RedisHub {
 
     /// See [`Hub::join`](super::Hub::join).
     pub async fn join(&self, user: &User, room: &RoomId) -> Result<Joined, HubError> {
-        let result: Option<Vec<i64>> = self
-            .run(
-                self.scripts
-                    .join
-                    .key(user_key(&user.id.0))
-                    .key(rooms_key(&user.id.0))
-                    .key(room_key(room))
-                    .arg(room.to_string())
-                    .arg(&user.id.0),
-            )
+        let (status, members) = self
+            .op(self
+                .scripts
+                .join
+                .key(user_key(&user.id.0))
+                .key(rooms_key(&user.id.0))
+                .key(room_key(room))
+                .arg(self.mode())
+                .arg(room.to_string())
+                .arg(&user.id.0))
             .await?;
-        match result.as_deref() {
-            None => Err(HubError::NotConnected),
-            Some([1, members]) => Ok(Joined::New {
-                members: usize::try_from(*members).unwrap_or(0),
+        match status {
+            0 => Err(HubError::NotConnected),
+            2 => Ok(Joined::New {
+                members: usize::try_from(members).unwrap_or(0),
             }),
-            Some(_) => Ok(Joined::Already),
+            _ => Ok(Joined::Already),
         }
     }
 
@@ -430,19 +593,19 @@ impl RedisHub {
         body: &RawValue,
     ) -> Result<(), HubError> {
         let sender = serde_json::to_string(from).map_err(|_| HubError::NotInSharedRoom)?;
-        let published: i64 = self
-            .run(
-                self.scripts
-                    .relay
-                    .key(rooms_key(&from.id.0))
-                    .key(rooms_key(&to.0))
-                    .key(user_key(&to.0))
-                    .key(user_key(&from.id.0))
-                    .arg(&to.0)
-                    .arg(event.name())
-                    .arg(sender)
-                    .arg(body.get()),
-            )
+        let (published, _) = self
+            .op(self
+                .scripts
+                .relay
+                .key(rooms_key(&from.id.0))
+                .key(rooms_key(&to.0))
+                .key(user_key(&to.0))
+                .key(user_key(&from.id.0))
+                .arg(self.mode())
+                .arg(&to.0)
+                .arg(event.name())
+                .arg(sender)
+                .arg(body.get()))
             .await?;
         if published == 1 {
             Ok(())
@@ -473,12 +636,12 @@ impl RedisHub {
     /// A push from the subscriber connection: an envelope for one of our streams.
     fn on_push(&self, push: PushInfo) {
         match push.kind {
-            PushKind::Message => {}
+            PushKind::Message | PushKind::SMessage => {}
             PushKind::Disconnection => {
                 tracing::warn!("Redis subscriber disconnected; it reconnects and resubscribes");
                 return;
             }
-            PushKind::Subscribe => {
+            PushKind::Subscribe | PushKind::SSubscribe => {
                 tracing::info!(channel = %channel(&self.process), "subscribed to this process's channel");
                 return;
             }
@@ -532,18 +695,20 @@ impl RedisHub {
     /// the users of processes that died.
     async fn heartbeat(&self) {
         // Keeps the subscriber connection honest: a broken one reconnects on this.
-        let mut subscriber = self.subscriber.clone();
-        if let Err(e) = redis::cmd("PING")
-            .query_async::<Value>(&mut subscriber)
-            .await
-        {
+        if let Err(e) = self.subscriber.query::<Value>(&redis::cmd("PING")).await {
             tracing::debug!(error = %e, "subscriber ping failed");
             self.set_available(false);
             return;
         }
         let ttl_ms = PRESENCE_TTL.as_millis().to_string();
         let beat: Result<Vec<Value>, _> = self
-            .run(self.scripts.heartbeat.arg(&self.process).arg(ttl_ms))
+            .run(
+                self.scripts
+                    .heartbeat
+                    .key(procs_key())
+                    .arg(&self.process)
+                    .arg(ttl_ms),
+            )
             .await;
         let Ok(beat) = beat else {
             return;
@@ -576,7 +741,6 @@ impl RedisHub {
 
     /// Puts this process's users, streams and rooms back into Redis; false if Redis failed.
     async fn register_again(&self) -> bool {
-        let mut commands = self.commands.clone();
         let streams: Vec<Arc<LocalStream>> = self.streams.iter().map(|s| Arc::clone(&s)).collect();
         for s in streams {
             let Ok(user_json) = serde_json::to_string(&s.user) else {
@@ -602,7 +766,7 @@ impl RedisHub {
                     .sadd(room_key(room), &s.user.id.0)
                     .ignore();
             }
-            if let Err(e) = pipe.query_async::<()>(&mut commands).await {
+            if let Err(e) = self.commands.pipeline(&pipe).await {
                 tracing::warn!(error = %e, "could not register a user again");
                 return false;
             }
@@ -613,16 +777,16 @@ impl RedisHub {
     /// The user leaves its rooms if `stream` is still its current stream; kept for a retry if
     /// Redis is away.
     async fn leave(&self, peer: PeerId, stream: String) {
-        let done: Result<i64, _> = self
-            .run(
-                self.scripts
-                    .leave
-                    .key(user_key(&peer.0))
-                    .key(rooms_key(&peer.0))
-                    .arg(&peer.0)
-                    .arg(&stream)
-                    .arg("stream"),
-            )
+        let done = self
+            .op(self
+                .scripts
+                .leave
+                .key(user_key(&peer.0))
+                .key(rooms_key(&peer.0))
+                .arg(self.mode())
+                .arg(&peer.0)
+                .arg(&stream)
+                .arg("stream"))
             .await;
         if done.is_err() {
             lock(&self.failed_leaves).push((peer, stream));
@@ -631,16 +795,20 @@ impl RedisHub {
 
     /// A process died: if this process wins the right to (its `ZREM`), its users leave.
     async fn bury(&self, dead: &str) {
-        let mut commands = self.commands.clone();
-        let won: i64 = match commands.zrem(format!("{PREFIX}procs"), dead).await {
+        let won: i64 = match self
+            .commands
+            .query(redis::cmd("ZREM").arg(procs_key()).arg(dead))
+            .await
+        {
             Ok(n) => n,
             Err(_) => return,
         };
         if won != 1 {
             return;
         }
-        let users: Vec<String> = commands
-            .smembers(proc_users_key(dead))
+        let users: Vec<String> = self
+            .commands
+            .query(redis::cmd("SMEMBERS").arg(proc_users_key(dead)))
             .await
             .unwrap_or_default();
         tracing::warn!(
@@ -649,19 +817,22 @@ impl RedisHub {
             "a server process died: its users leave their rooms"
         );
         for peer in users {
-            let _: Result<i64, _> = self
-                .run(
-                    self.scripts
-                        .leave
-                        .key(user_key(&peer))
-                        .key(rooms_key(&peer))
-                        .arg(&peer)
-                        .arg(dead)
-                        .arg("proc"),
-                )
+            let _ = self
+                .op(self
+                    .scripts
+                    .leave
+                    .key(user_key(&peer))
+                    .key(rooms_key(&peer))
+                    .arg(self.mode())
+                    .arg(&peer)
+                    .arg(dead)
+                    .arg("proc"))
                 .await;
         }
-        let _: Result<(), _> = commands.del(proc_users_key(dead)).await;
+        let _: Result<(), _> = self
+            .commands
+            .query(redis::cmd("DEL").arg(proc_users_key(dead)))
+            .await;
     }
 }
 
