@@ -48,9 +48,6 @@ const VARIANTS = [
     sameIds: null,
     // The outage covers a refresh of each: the browsers draw on only after theirs has failed.
     armWhileDead: (users) => Promise.all(users.map((user) => refreshFails(user))),
-    todo:
-      'client/src/app.rs schedule_refresh: a refresh that cannot reach the server signs in anew, ' +
-      'and connect() first drops the session and with it every peer connection',
   },
 ];
 
