@@ -105,12 +105,13 @@ struct Live {
     session: Session,
     mesh: Mesh,
     stream: EventStream,
-    /// Which stream is current; events of any other are ignored.
+    /// Which stream is current; events of any other but `retiring` are ignored.
     stream_no: u64,
-    /// The stream a refresh replaced, kept open until the new one says `connected`: closing it
-    /// first would make the server see us leave; closing it later would let it reconnect with
-    /// the old token and take the stream back.
-    retiring: Option<EventStream>,
+    /// The stream a refresh replaced, and its number, kept open until the new one says
+    /// `connected`: closing it first would make the server see us leave; closing it later would
+    /// let it reconnect with the old token and take the stream back. Until then the server still
+    /// delivers to it (introductions, offers, candidates), so its events count too.
+    retiring: Option<(EventStream, u64)>,
 }
 
 impl Drop for Live {
@@ -409,7 +410,8 @@ impl App {
             match app.open_stream(&session, &room, attempt) {
                 Ok((stream, stream_no)) => {
                     let mesh = app.live.borrow_mut().as_mut().map(|live| {
-                        live.retiring = Some(std::mem::replace(&mut live.stream, stream));
+                        let old = std::mem::replace(&mut live.stream, stream);
+                        live.retiring = Some((old, live.stream_no));
                         live.stream_no = stream_no;
                         live.mesh.clone()
                     });
@@ -466,6 +468,19 @@ impl App {
                     None
                 };
                 (live.session.clone(), live.mesh.clone(), retired)
+            }
+            // The stream being replaced: what the server sent it before the new one reached the
+            // server counts (dropping it lost a newcomer's introduction and offer). Its own
+            // connecting and breaking are no longer the session's business.
+            Some(live)
+                if self.attempt.get() == attempt
+                    && live
+                        .retiring
+                        .as_ref()
+                        .is_some_and(|(_, no)| *no == stream_no)
+                    && !matches!(event, ServerEvent::Connected(_) | ServerEvent::Lost { .. }) =>
+            {
+                (live.session.clone(), live.mesh.clone(), None)
             }
             _ => return,
         };
