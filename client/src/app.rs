@@ -7,9 +7,10 @@
 //! Shortly before its token expires, a session trades it for a new one naming the same peer
 //! (`POST /refresh`) and reopens its stream with it: the server swaps the stream and keeps us in
 //! the room, so peers notice nothing and our id (our strokes, our undo history) lives on. A
-//! session ends when the browser gives up on its stream (the server refused the token) or the
-//! refresh fails; the app then signs in again, backing off after failures. Peers already
-//! connected keep drawing with us while the server is away.
+//! session ends when the server refuses its token, on the stream (the browser then gives up on
+//! it) or on a refresh; the app then signs in again, backing off after failures. A refresh that
+//! cannot reach the server is tried again later instead: signing in again would close every peer
+//! connection, and peers already connected keep drawing with us while the server is away.
 
 use crate::board::{Board, Received};
 use crate::canvas::{Canvas, PenInput, PointerInput};
@@ -18,7 +19,7 @@ use crate::export;
 use crate::gestures::{Gesture, Gestures};
 use crate::mesh::{IceSettings, Mesh, PeerSummary, Signal};
 use crate::presence::Presence;
-use crate::signaling::{self, EventStream, ServerEvent, Session};
+use crate::signaling::{self, EventStream, ServerEvent, Session, SignalingError};
 use crate::storage::{self, RoomStore};
 use crate::tools::Tool;
 use crate::ui::{Status, Ui};
@@ -104,12 +105,13 @@ struct Live {
     session: Session,
     mesh: Mesh,
     stream: EventStream,
-    /// Which stream is current; events of any other are ignored.
+    /// Which stream is current; events of any other but `retiring` are ignored.
     stream_no: u64,
-    /// The stream a refresh replaced, kept open until the new one says `connected`: closing it
-    /// first would make the server see us leave; closing it later would let it reconnect with
-    /// the old token and take the stream back.
-    retiring: Option<EventStream>,
+    /// The stream a refresh replaced, and its number, kept open until the new one says
+    /// `connected`: closing it first would make the server see us leave; closing it later would
+    /// let it reconnect with the old token and take the stream back. Until then the server still
+    /// delivers to it (introductions, offers, candidates), so its events count too.
+    retiring: Option<(EventStream, u64)>,
 }
 
 impl Drop for Live {
@@ -356,13 +358,24 @@ impl App {
     }
 
     /// Shortly before `token` expires, trades it for a new one naming the same peer and moves
-    /// the session to a new stream with it (see the module docs); if that fails, signs in anew.
+    /// the session to a new stream with it (see the module docs).
     fn schedule_refresh(self: &Rc<Self>, room: RoomId, attempt: u64, token: &str) {
         let Some(lifetime) = signaling::token_lifetime_secs(token) else {
             return;
         };
         // A minute ahead, or a fifth of the lifetime if that is shorter (short-lived tokens).
         let wait_ms = ((lifetime - RENEW_AHEAD_SECS.min(lifetime / 5.0)) * 1000.0) as i32;
+        self.refresh_after(room, attempt, wait_ms, 0);
+    }
+
+    /// Refreshes the session's token in `wait_ms`; `failures` counts the tries before that
+    /// failed. Only the server's refusal of the token (401, 403) signs in anew. Any other failure
+    /// (no server, a proxy with no server behind it) keeps the session, its mesh and its stream
+    /// (which the browser keeps reconnecting), and tries again later: signing in anew would
+    /// close every peer connection while the server is away, the moment they matter most. If
+    /// the server stays away until the token has expired, it refuses the token on its return,
+    /// here or on the stream, and that signs in anew.
+    fn refresh_after(self: &Rc<Self>, room: RoomId, attempt: u64, wait_ms: i32, failures: u32) {
         let me = Rc::downgrade(self);
         spawn_local(async move {
             dom::sleep(wait_ms).await;
@@ -376,14 +389,29 @@ impl App {
             if app.attempt.get() != attempt {
                 return;
             }
-            let moved = refreshed.and_then(|access| {
-                let (stream, stream_no) = app.open_stream(&session, &room, attempt)?;
-                Ok((access, stream, stream_no))
-            });
-            match moved {
-                Ok((access, stream, stream_no)) => {
+            let access = match refreshed {
+                Ok(access) => access,
+                // The server refused the token: expired, or signed with a secret it no longer
+                // has (a restart without TOKEN_SECRET).
+                Err(err @ SignalingError::Status(401 | 403, _)) => {
+                    crate::dom::warn(&format!("token refresh failed ({err}); signing in again"));
+                    return app.connect(room).await;
+                }
+                // No server (or a proxy's 502 in front of none): the session goes on as it is.
+                Err(err) => {
+                    let wait_ms = backoff_ms(failures);
+                    crate::dom::warn(&format!(
+                        "token refresh failed ({err}); keeping the session, trying again in {}s",
+                        wait_ms / 1000
+                    ));
+                    return app.refresh_after(room, attempt, wait_ms, failures + 1);
+                }
+            };
+            match app.open_stream(&session, &room, attempt) {
+                Ok((stream, stream_no)) => {
                     let mesh = app.live.borrow_mut().as_mut().map(|live| {
-                        live.retiring = Some(std::mem::replace(&mut live.stream, stream));
+                        let old = std::mem::replace(&mut live.stream, stream);
+                        live.retiring = Some((old, live.stream_no));
                         live.stream_no = stream_no;
                         live.mesh.clone()
                     });
@@ -397,7 +425,9 @@ impl App {
                     }
                 }
                 Err(err) => {
-                    crate::dom::warn(&format!("token refresh failed ({err}); signing in again"));
+                    crate::dom::warn(&format!(
+                        "no stream after the token refresh ({err}); signing in again"
+                    ));
                     app.connect(room).await;
                 }
             }
@@ -408,7 +438,7 @@ impl App {
     fn retry(self: &Rc<Self>, room: RoomId, attempt: u64, status: Status, why: &str) {
         let failures = self.failures.get();
         self.failures.set(failures + 1);
-        let wait_ms = (1000 << failures.min(5)).min(MAX_RETRY_MS);
+        let wait_ms = backoff_ms(failures);
         self.ui
             .set_status(status, &format!("{why} · retrying in {}s", wait_ms / 1000));
         let me = Rc::downgrade(self);
@@ -438,6 +468,19 @@ impl App {
                     None
                 };
                 (live.session.clone(), live.mesh.clone(), retired)
+            }
+            // The stream being replaced: what the server sent it before the new one reached the
+            // server counts (dropping it lost a newcomer's introduction and offer). Its own
+            // connecting and breaking are no longer the session's business.
+            Some(live)
+                if self.attempt.get() == attempt
+                    && live
+                        .retiring
+                        .as_ref()
+                        .is_some_and(|(_, no)| *no == stream_no)
+                    && !matches!(event, ServerEvent::Connected(_) | ServerEvent::Lost { .. }) =>
+            {
+                (live.session.clone(), live.mesh.clone(), None)
             }
             _ => return,
         };
@@ -887,6 +930,12 @@ impl App {
             crate::dom::warn(&err);
         }
     }
+}
+
+/// How long to wait before the next try after `failures` failed ones: 1 s, doubling, at most
+/// [`MAX_RETRY_MS`].
+fn backoff_ms(failures: u32) -> i32 {
+    (1000 << failures.min(5)).min(MAX_RETRY_MS)
 }
 
 /// `performance.now()`, in milliseconds.

@@ -257,11 +257,12 @@ export async function waitForColorInRegion(user, { selector = CANVAS, region, co
 
 /**
  * Runs `body({ server, room, browser, users })` in a new room of a fresh server (started with
- * `args`) with one browser; `users` is where `join` collects the pages it opens. On failure each
- * page's screenshot goes to e2e/artifacts/ before the error is rethrown.
+ * `args` and `env`, see startServer) with one browser; `users` is where `join` collects the
+ * pages it opens. On failure each page's screenshot goes to e2e/artifacts/ before the error is
+ * rethrown.
  */
-export async function inRoom(t, { prefix, args }, body) {
-  const server = await startServer(t, { name: prefix, args });
+export async function inRoom(t, { prefix, args, env }, body) {
+  const server = await startServer(t, { name: prefix, args, env });
   const room = await newRoomUrl(server.url);
   const browser = await launchBrowser(t);
   const users = [];

@@ -8,6 +8,12 @@
 // The server runs with RUST_LOG=info (unless RUST_LOG is set); its stdout and stderr go to
 // e2e/artifacts/<name>-server.log. It is killed when the test ends, whether it passed or failed,
 // and when this process exits.
+//
+// A test that kills the server and brings it back (browsers hold its URL, so the new one must
+// listen on the same port) starts the second one with the first one's port:
+//
+//   await server.kill();                                   // SIGKILL: no goodbye to anyone
+//   const again = await startServer(t, { port: server.port, name: 'x-restarted' });
 
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
@@ -41,8 +47,14 @@ process.on('exit', () => {
  * Starts the server and waits for its "listening" line.
  *
  * @param {import('node:test').TestContext | null} t  registers the shutdown with t.after when given
- * @param {{dist?: string, name?: string, args?: string[]}} [options]
- * @returns {Promise<{url: string, logFile: string, stop: () => Promise<void>, log: () => string}>}
+ * @param {{dist?: string, name?: string, args?: string[], port?: number,
+ *          env?: Record<string, string | undefined>}} [options]
+ *   port: listen there instead of on a free port (0); env: variables added to this process's
+ *   environment for the server, where `undefined` removes one (say TOKEN_SECRET, so the server
+ *   makes a random secret even if the developer's shell sets one)
+ * @returns {Promise<{url: string, port: number, logFile: string, stop: () => Promise<void>,
+ *   kill: () => Promise<void>, log: () => string}>}  stop: SIGTERM (SIGKILL after 5 s);
+ *   kill: SIGKILL at once, as a crash or an OOM kill would; both wait for the exit
  */
 export async function startServer(t, options = {}) {
   const bin = repoPath(process.env.DRAWMESH_SERVER_BIN || 'target/debug/drawmesh-server');
@@ -58,16 +70,23 @@ export async function startServer(t, options = {}) {
   const logFile = artifactPath(`${name}-server.log`);
   const logStream = createWriteStream(logFile);
   let logText = '';
+  let logClosed = null;
   const record = (chunk) => {
-    logStream.write(chunk);
+    // Output still in the pipe may arrive after the exit, when the log is closed.
+    if (!logClosed) logStream.write(chunk);
     logText += chunk;
   };
 
-  const child = spawn(bin, ['--port', '0', '--dist', dist, ...(options.args ?? [])], {
+  // No ICE servers unless a test says otherwise (args win over the environment): the tests
+  // run offline, and the server's default is a public STUN server.
+  const env = { ICE_SERVERS: '[]', ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' };
+  for (const [key, value] of Object.entries(options.env ?? {})) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  const child = spawn(bin, ['--port', String(options.port ?? 0), '--dist', dist, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
-    // No ICE servers unless a test says otherwise (args win over the environment): the tests
-    // run offline, and the server's default is a public STUN server.
-    env: { ICE_SERVERS: '[]', ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -85,6 +104,8 @@ export async function startServer(t, options = {}) {
     }),
   );
 
+  // Both stop and kill may run (a test kills, then t.after stops): the log closes once.
+  const closeLog = () => (logClosed ??= new Promise((done) => logStream.end(done)));
   const stop = async () => {
     if (!exited) {
       child.kill('SIGTERM');
@@ -92,7 +113,14 @@ export async function startServer(t, options = {}) {
       await exitedPromise;
       clearTimeout(timer);
     }
-    await new Promise((done) => logStream.end(done));
+    await closeLog();
+  };
+  const kill = async () => {
+    if (!exited) {
+      child.kill('SIGKILL');
+      await exitedPromise;
+    }
+    await closeLog();
   };
   t?.after(stop);
 
@@ -124,7 +152,7 @@ export async function startServer(t, options = {}) {
     throw err;
   });
 
-  return { url, logFile, stop, log: () => logText };
+  return { url, port: Number(new URL(url).port), logFile, stop, kill, log: () => logText };
 }
 
 /**
