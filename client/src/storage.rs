@@ -101,19 +101,21 @@ impl StorageError {
 //
 // IndexedDB reports through events on request and transaction objects. Each helper below makes a
 // promise whose own `resolve` and `reject` functions are the event handlers, so no Rust closure
-// has to be kept alive or leaked, and then reads the outcome off the object. The handlers are set
-// when the helper is *called*, not when its future is first polled: a transaction's `complete`
-// may fire before the caller gets round to awaiting it.
+// has to be kept alive or leaked, and then reads the outcome off the object. The handlers, and
+// the `JsFuture`'s own reactions to the promise, are set when the helper is *called*, not when its
+// future is first polled: a transaction's `complete` may fire before the caller gets round to
+// awaiting it, and a caller that gives up early (a failed request before its transaction's end)
+// must not leave a rejected promise without a handler, which the page reports as an error.
 
 /// Settles when `request` succeeds (its `result`) or fails (its `error`).
 fn request_done(request: &IdbRequest) -> impl Future<Output = Result<JsValue, StorageError>> {
-    let settled = js_sys::Promise::new(&mut |resolve, reject| {
+    let settled = JsFuture::from(js_sys::Promise::new(&mut |resolve, reject| {
         request.set_onsuccess(Some(&resolve));
         request.set_onerror(Some(&reject));
-    });
+    }));
     let request = request.clone();
     async move {
-        match JsFuture::from(settled).await {
+        match settled.await {
             Ok(_) => request.result().map_err(|err| StorageError::from_js(&err)),
             Err(_) => Err(match request.error() {
                 Ok(Some(err)) => StorageError::from_exception(&err),
@@ -127,14 +129,14 @@ fn request_done(request: &IdbRequest) -> impl Future<Output = Result<JsValue, St
 /// `error` (a request failed; the event bubbles up from it) or `abort` (the browser refused the
 /// commit, as it does when the quota is exceeded).
 fn committed(tx: &IdbTransaction) -> impl Future<Output = Result<(), StorageError>> {
-    let settled = js_sys::Promise::new(&mut |resolve, reject| {
+    let settled = JsFuture::from(js_sys::Promise::new(&mut |resolve, reject| {
         tx.set_oncomplete(Some(&resolve));
         tx.set_onerror(Some(&reject));
         tx.set_onabort(Some(&reject));
-    });
+    }));
     let tx = tx.clone();
     async move {
-        let Err(event) = JsFuture::from(settled).await else {
+        let Err(event) = settled.await else {
             return Ok(());
         };
         // The failed request's error, else the transaction's.
@@ -252,11 +254,21 @@ fn forget_database() {
     DB.with(|slot| slot.borrow_mut().take());
 }
 
-/// A transaction on the records store.
-fn transaction(db: &IdbDatabase, mode: IdbTransactionMode) -> Result<IdbTransaction, StorageError> {
-    db.transaction_with_str_and_mode(RECORDS, mode)
+/// A transaction on the records store. The browser closes a connection after a failure in its
+/// storage backend (seen here as "Backend aborted error" under a full quota), so when the cached
+/// one refuses, a fresh one gets a second try.
+async fn transaction(mode: IdbTransactionMode) -> Result<IdbTransaction, StorageError> {
+    if let Ok(tx) = database()
+        .await?
+        .transaction_with_str_and_mode(RECORDS, mode)
+    {
+        return Ok(tx);
+    }
+    forget_database();
+    database()
+        .await?
+        .transaction_with_str_and_mode(RECORDS, mode)
         .map_err(|err| {
-            // Most likely the connection was closed under us: open a fresh one next time.
             forget_database();
             StorageError::from_js(&err)
         })
@@ -302,14 +314,13 @@ impl LoadedRecords {
 /// holds for it (see the module docs).
 pub async fn load(room: &RoomId) -> Result<Loaded, StorageError> {
     let room = room.as_str();
-    let db = database().await?;
     let legacy = legacy_entries(room);
     let mut problem = None;
     let mut texts = Vec::new();
     let records = if legacy.is_empty() {
-        read(&db, room, &[]).await?
+        read(room, &[]).await?
     } else {
-        match read(&db, room, &legacy).await {
+        match read(room, &legacy).await {
             Ok(records) => {
                 remove_legacy(&legacy);
                 records
@@ -320,7 +331,7 @@ pub async fn load(room: &RoomId) -> Result<Loaded, StorageError> {
                 ));
                 problem = Some(err);
                 texts.extend(legacy.into_iter().map(|(key, text)| (key, text.into())));
-                read(&db, room, &[]).await?
+                read(room, &[]).await?
             }
         }
     };
@@ -355,17 +366,13 @@ pub async fn load(room: &RoomId) -> Result<Loaded, StorageError> {
 
 /// In one transaction: adds `migrate` (localStorage entries) as records, then reads all of
 /// `room`'s records. Resolves once the transaction has completed.
-async fn read(
-    db: &IdbDatabase,
-    room: &str,
-    migrate: &[(String, String)],
-) -> Result<Vec<JsValue>, StorageError> {
+async fn read(room: &str, migrate: &[(String, String)]) -> Result<Vec<JsValue>, StorageError> {
     let mode = if migrate.is_empty() {
         IdbTransactionMode::Readonly
     } else {
         IdbTransactionMode::Readwrite
     };
-    let tx = transaction(db, mode)?;
+    let tx = transaction(mode).await?;
     let done = committed(&tx);
     let store = tx
         .object_store(RECORDS)
@@ -502,8 +509,7 @@ impl Save {
     /// that has committed. Started in `pagehide`, it usually completes: the browser finishes a
     /// transaction whose requests it has already been given, and it is committed at once.
     pub async fn write(&self) -> Result<(), StorageError> {
-        let db = database().await?;
-        let tx = transaction(&db, IdbTransactionMode::Readwrite)?;
+        let tx = transaction(IdbTransactionMode::Readwrite).await?;
         let done = committed(&tx);
         let store = tx
             .object_store(RECORDS)
@@ -610,8 +616,7 @@ fn merge(into: &mut VersionVector, from: &VersionVector) {
 
 /// Deletes every record of `room` (what a fresh start of a room in tests needs).
 pub async fn remove_all(room: &RoomId) -> Result<(), StorageError> {
-    let db = database().await?;
-    let tx = transaction(&db, IdbTransactionMode::Readwrite)?;
+    let tx = transaction(IdbTransactionMode::Readwrite).await?;
     let done = committed(&tx);
     let store = tx
         .object_store(RECORDS)
