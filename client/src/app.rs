@@ -20,9 +20,9 @@ use crate::gestures::{Gesture, Gestures};
 use crate::mesh::{IceSettings, Mesh, PeerSummary, Signal};
 use crate::presence::Presence;
 use crate::signaling::{self, EventStream, ServerEvent, Session, SignalingError};
-use crate::storage::{self, RoomStore};
+use crate::storage::{self, RoomStore, StorageError};
 use crate::tools::Tool;
-use crate::ui::{Status, Ui};
+use crate::ui::{Status, StorageTask, Ui};
 use crate::wire;
 use shared::color::Color;
 use shared::document::Op;
@@ -136,22 +136,7 @@ impl App {
         ));
         let board = Rc::new(RefCell::new(Board::new(canvas, local_id, color)));
         let room = room_from(&window);
-        let mut store = room
-            .as_ref()
-            .ok()
-            .map(|room| RoomStore::new(storage::room_key(room)));
-        // The saved drawing first, so it shows at once and merges with the peers' later.
-        if let Some(store) = &mut store {
-            match store.load() {
-                Ok(ops) => {
-                    board.borrow_mut().load(ops);
-                    if let Err(err) = store.loaded_into(board.borrow().doc()) {
-                        crate::dom::warn(&err);
-                    }
-                }
-                Err(err) => crate::dom::warn(&err),
-            }
-        }
+        let store = room.as_ref().ok().map(RoomStore::new);
         let presence = RefCell::new(Presence::new(ui.cursors().clone()));
 
         let app = Rc::new_cyclic(|me: &Weak<App>| {
@@ -232,6 +217,11 @@ impl App {
         });
         APP.with(|slot| *slot.borrow_mut() = Some(app.clone()));
         app.request_frame();
+        // The saved drawing arrives while the page is already usable, and merges with whatever
+        // was drawn or received meanwhile.
+        if let Ok(room) = app.room.clone() {
+            spawn_local(app.clone().load_saved(room));
+        }
         if let Some(body) = dom::document()?.body() {
             body.set_attribute("data-ready", "true")?;
         }
@@ -919,16 +909,69 @@ impl App {
         });
     }
 
-    /// Saves the drawing now (also as the page goes away).
-    fn save_now(&self) {
+    /// Saves the drawing now (also as the page goes away: the write starts in a microtask of
+    /// `pagehide` itself, and one started there usually completes, see `storage::Save::write`).
+    fn save_now(self: &Rc<Self>) {
         self.save_pending.set(false);
-        let (Some(store), Ok(board)) = (&self.store, self.board.try_borrow()) else {
+        spawn_local(self.clone().save());
+    }
+
+    /// Writes what changed since the last save (see `storage`), one write at a time: asked
+    /// while one is in flight, it leaves a note, and the running one goes round again when done.
+    async fn save(self: Rc<Self>) {
+        let Some(store) = &self.store else {
             return;
         };
-        // Writes only what changed since the last save (see `storage`).
-        if let Err(err) = store.borrow_mut().save(board.doc()) {
-            crate::dom::warn(&err);
+        loop {
+            // The ops are picked and encoded now; the board is free again before the write.
+            let begun = match self.board.try_borrow() {
+                Ok(board) => store.borrow_mut().begin_save(board.doc()),
+                Err(_) => return self.schedule_save(),
+            };
+            let save = match begun {
+                Ok(Some(save)) => save,
+                Ok(None) => return,
+                Err(err) => return self.show_storage(StorageTask::Save, Some(&err)),
+            };
+            let outcome = save.write().await;
+            self.show_storage(StorageTask::Save, outcome.as_ref().err());
+            if !store.borrow_mut().end_save(save, &outcome) {
+                return;
+            }
         }
+    }
+
+    /// Merges the room's saved drawing into the board (the board takes ops in any order).
+    async fn load_saved(self: Rc<Self>, room: RoomId) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        match storage::load(&room).await {
+            Ok(loaded) => {
+                self.update(|board| {
+                    board.load(loaded.ops);
+                    store.borrow_mut().loaded_into(loaded.records, board.doc());
+                });
+                if let Some(err) = loaded.problem {
+                    self.show_storage(StorageTask::Load, Some(&err));
+                }
+            }
+            Err(err) => self.show_storage(StorageTask::Load, Some(&err)),
+        }
+    }
+
+    /// Shows a storage failure to the person (or clears the warning `task` showed).
+    fn show_storage(&self, task: StorageTask, problem: Option<&StorageError>) {
+        let text = problem.map(|err| {
+            crate::dom::warn(&format!("storage ({}): {err}", task.as_str()));
+            match task {
+                StorageTask::Load => format!("Could not load the saved drawing: {err}"),
+                StorageTask::Save => format!(
+                    "Could not save the drawing: {err}. It stays on screen; export it to keep a copy."
+                ),
+            }
+        });
+        self.ui.set_storage_warning(task, text.as_deref());
     }
 }
 

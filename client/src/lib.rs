@@ -17,7 +17,8 @@
 //! - [`board`]: my replica on its canvas: tools make ops, peers' ops are checked and integrated,
 //!   a committed layer plus a per-frame active layer paint them, sync replies are cut.
 //! - [`presence`]: peers' colours and their live cursors over the canvas.
-//! - [`storage`]: the room's drawing saved in `localStorage`.
+//! - [`storage`]: the room's drawing saved in IndexedDB: append-only records, compaction, the
+//!   move out of the old `localStorage` copy, persistence requested.
 //! - [`export`]: PNG and SVG downloads of the drawing.
 //! - [`signaling`]: the server side of the conversation: access token, config, the SSE stream,
 //!   join, relay POSTs.

@@ -5,8 +5,8 @@
 //! The elements carry the ids and `data-*` attributes the end-to-end tests read (`#board`,
 //! `#status[data-state]`, `#peers[data-count] > li[data-peer-id]`, `#username`,
 //! `.swatch[data-color]`, `[data-tool]`, `#width`, `#color-custom`, `#undo`, `#redo`, `#clear`,
-//! `#clear-dialog`, `#export-png`, `#export-svg`, `#zoom`, `#cursors`, `#text-input`). Names from
-//! the network only ever go in through `textContent`.
+//! `#clear-dialog`, `#export-png`, `#export-svg`, `#zoom`, `#cursors`, `#text-input`,
+//! `#storage-warning[data-state]`). Names from the network only ever go in through `textContent`.
 //!
 //! The menubar's groups never break inside; at narrow widths the bar wraps between groups onto
 //! a second row rather than cutting names off.
@@ -46,6 +46,25 @@ impl Status {
     }
 }
 
+/// What the browser storage was doing when it failed, in `#storage-warning[data-task]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageTask {
+    /// Reading the saved drawing at start-up.
+    Load,
+    /// Writing the drawing.
+    Save,
+}
+
+impl StorageTask {
+    /// The `data-task` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageTask::Load => "load",
+            StorageTask::Save => "save",
+        }
+    }
+}
+
 const LOGO_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M2.5 19.5 9 10.5l4.2 5.2 2.8-3.2 5.5 7z"/><circle cx="16.5" cy="6.5" r="2"/></svg>"#;
 const PENCIL_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 20l1.2-4.8L15.6 4.8a2.1 2.1 0 0 1 3 0l.6.6a2.1 2.1 0 0 1 0 3L8.8 18.8z"/><path d="M13.8 6.6l3.6 3.6"/></svg>"#;
 const ERASER_SVG: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M8.5 20H20"/><path d="M4.6 15.4l9.9-9.9a2 2 0 0 1 2.8 0l2.2 2.2a2 2 0 0 1 0 2.8L11 19H8.2l-3.6-3.6z"/><path d="M9.2 10.8l5 5"/></svg>"#;
@@ -73,6 +92,7 @@ const TOOL_BUTTONS: [(Tool, &str, &str); 6] = [
 pub struct Ui {
     root: Element,
     status: Element,
+    storage_warning: Element,
     peers: Element,
     username: Element,
     current_color: Element,
@@ -144,6 +164,7 @@ impl Ui {
   <canvas id="board" data-zoom="1"></canvas>
   <div id="cursors" class="cursors" aria-hidden="true"></div>
   <input id="text-input" class="text-input" type="text" maxlength="{MAX_TEXT_CHARS}" autocomplete="off" spellcheck="false" hidden>
+  <p id="storage-warning" class="storage-warning" data-state="ok" role="alert" hidden></p>
 </main>
 <dialog id="clear-dialog" class="dialog">
   <p><strong>Clear the drawing?</strong></p>
@@ -162,6 +183,7 @@ impl Ui {
         let ui = Ui {
             root: root.clone(),
             status: find("#status")?,
+            storage_warning: find("#storage-warning")?,
             peers: find("#peers")?,
             username: find("#username")?,
             current_color: find("#current-color")?,
@@ -363,6 +385,28 @@ impl Ui {
     pub fn set_status(&self, status: Status, text: &str) {
         let _ = self.status.set_attribute("data-state", status.as_str());
         self.status.set_text_content(Some(text));
+    }
+
+    /// Shows, over the top of the canvas, why the drawing could not be saved or loaded
+    /// (`#storage-warning[data-state="error"][data-task=<task>]`), or hides what `task` showed
+    /// (`data-state="ok"`): a save that works clears a failed save's warning, not a failed load's.
+    pub fn set_storage_warning(&self, task: StorageTask, problem: Option<&str>) {
+        let (el, task) = (&self.storage_warning, task.as_str());
+        match problem {
+            Some(text) => {
+                let _ = el.set_attribute("data-state", "error");
+                let _ = el.set_attribute("data-task", task);
+                el.set_text_content(Some(text));
+                let _ = el.remove_attribute("hidden");
+            }
+            None if el.get_attribute("data-task").as_deref() == Some(task) => {
+                let _ = el.set_attribute("data-state", "ok");
+                let _ = el.remove_attribute("data-task");
+                el.set_text_content(None);
+                let _ = el.set_attribute("hidden", "");
+            }
+            None => {}
+        }
     }
 
     /// Shows the peers present, each with its colour (`color_of`, grey until known); open ones

@@ -7,13 +7,18 @@
 //   - per pointermove: the time until the first frame whose drawing (the page's animation-frame
 //     callbacks, the app's compositing included) leaves #board showing the new stroke's colour at
 //     the pointer's position, and how many events were shown in the very next frame;
-//   - main-thread tasks over 50 ms and localStorage saves while drawing.
+//   - main-thread tasks over 50 ms and IndexedDB saves while drawing (each save's `add` call on
+//     the main thread, and the time until its transaction committed).
 //
-// The document is injected as the page's saved copy (localStorage "drawmesh:room:<roomId>", the
-// JSON array of ops the client writes, see client/src/storage.rs) before the page loads.
-// Chromium's localStorage holds about 5.2 million characters per origin, so the injected strokes
-// are as compact as the format allows: one author named "b", 2 points each, pressure 1 (about
-// 5.1 million characters for 20,000 strokes and their 20,000 `finish` ops).
+// The document is injected as the room's saved copy in IndexedDB (one record of the `records`
+// store holding the JSON array of ops, as the client writes it, see client/src/storage.rs and
+// e2e/lib/storage.mjs): the page is opened once (the app creates its database), the ops are
+// generated and stored inside the page, and the page is reloaded; the load is timed from that
+// reload (so the wasm comes from the HTTP cache: runs that timed a first visit, before the move to
+// IndexedDB, read higher). The strokes are as compact as the format allows (one author named "b",
+// 2 points each, pressure 1: 4.8 million characters for 20,000 strokes and their 20,000 `finish`
+// ops), the size of drawing localStorage used to cap, so the other figures compare with earlier
+// runs.
 //
 // Environment: BENCH_STROKES (default 20000), BENCH_POINTS (points per stroke, default 2),
 // BENCH_MOVES (pointer moves of the new stroke, default 300).
@@ -22,6 +27,7 @@ import { launchBrowser, openInContext } from '../lib/browser.mjs';
 import { canvasBox } from '../lib/canvas.mjs';
 import { CANVAS, chooseSwatch, chooseTool, roomIdOf, setWidth, waitForReady } from '../lib/drawmesh.mjs';
 import { newRoomUrl, startServer } from '../lib/server.mjs';
+import { injectSavedDrawing } from '../lib/storage.mjs';
 
 const STROKES = Number(process.env.BENCH_STROKES || 20_000);
 const POINTS = Number(process.env.BENCH_POINTS || 2);
@@ -29,49 +35,6 @@ const MOVES = Number(process.env.BENCH_MOVES || 300);
 const VIEWPORT = { width: 1000, height: 650 };
 const BACKGROUND_COLORS = ['#868e96', '#2f9e44', '#1971c2', '#f08c00', '#5f3dc4', '#0ca678'];
 const NEW_STROKE = '#e03131'; // not among the background colours
-const AUTHOR = 'b';
-
-function random(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
-/** The ops of `STROKES` finished strokes by one author, spread over the canvas (Op's serde shape). */
-function strokeOps(width, height) {
-  const rnd = random(7);
-  const ops = [];
-  let seq = 0;
-  for (let i = 0; i < STROKES; i++) {
-    let x = 10 + rnd() * (width - 20);
-    let y = 10 + rnd() * (height - 20);
-    const points = [];
-    for (let k = 0; k < POINTS; k++) {
-      points.push({ x: Math.round(x), y: Math.round(y), p: 1 });
-      x = Math.min(width - 5, Math.max(5, x + (rnd() - 0.5) * 40));
-      y = Math.min(height - 5, Math.max(5, y + (rnd() - 0.5) * 40));
-    }
-    seq += 1;
-    const add = seq;
-    ops.push({
-      author: AUTHOR,
-      seq,
-      lamport: seq,
-      op: { add: { shape: { stroke: { points } }, color: BACKGROUND_COLORS[i % BACKGROUND_COLORS.length], width: 1 } },
-    });
-    seq += 1;
-    ops.push({ author: AUTHOR, seq, lamport: seq, op: { finish: { element: add } } });
-  }
-  return ops;
-}
-
-/** The saved copy of a room as the client stores it in localStorage. */
-function saved(ops) {
-  return JSON.stringify(ops);
-}
-
 function stats(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -91,7 +54,7 @@ function instrument() {
     events: [], // { t, x, y, coalesced, frame: index of the first frame showing it, shownAt }
     rgb: null,
     longTasks: [], // { start, duration } of main-thread tasks over 50 ms while recording
-    saves: [], // { start, duration, ok } of localStorage.setItem calls while recording
+    saves: [], // { start, call, committed, ok, chars } of the app's IndexedDB saves while recording
   };
   window.__bench = bench;
   try {
@@ -101,18 +64,23 @@ function instrument() {
   } catch {
     // no long-task timing in this browser
   }
-  const setItem = Storage.prototype.setItem;
-  Storage.prototype.setItem = function (key, value) {
+  // A save is one `add` of a record on the records store; its transaction's end says when it
+  // was stored.
+  const add = IDBObjectStore.prototype.add;
+  IDBObjectStore.prototype.add = function (value, key) {
     const start = performance.now();
-    let ok = true;
-    try {
-      return setItem.call(this, key, value);
-    } catch (err) {
-      ok = false;
-      throw err;
-    } finally {
-      if (bench.recording) bench.saves.push({ start, duration: performance.now() - start, ok, chars: String(value).length });
+    const request = add.call(this, value, key);
+    if (bench.recording) {
+      const save = { start, call: performance.now() - start, committed: null, ok: null, chars: String(value?.ops ?? '').length };
+      bench.saves.push(save);
+      const end = (ok) => () => {
+        save.committed = performance.now() - start;
+        save.ok = ok;
+      };
+      this.transaction.addEventListener('complete', end(true));
+      this.transaction.addEventListener('abort', end(false));
     }
+    return request;
   };
   new MutationObserver(() => {
     if (bench.elementsAt === null && bench.target !== null && document.body?.dataset.elements === String(bench.target)) {
@@ -203,25 +171,21 @@ async function main() {
     const room = await newRoomUrl(server.url);
     const roomId = roomIdOf(room);
     const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
-    const ops = strokeOps(VIEWPORT.width, VIEWPORT.height - 60);
-    const value = saved(ops);
-    await context.addInitScript(
-      ([key, data, target]) => {
-        if (sessionStorage.getItem('bench-injected') === null) {
-          localStorage.setItem(key, data);
-          sessionStorage.setItem('bench-injected', '1');
-        }
-        window.__benchTarget = target;
-      },
-      [`drawmesh:room:${roomId}`, value, STROKES],
-    );
     await context.addInitScript(instrument);
-    await context.addInitScript(() => {
-      window.__bench.target = window.__benchTarget;
-    });
-    console.log(`document: ${STROKES} strokes (${POINTS} points each), ${ops.length} ops, saved copy ${(value.length / 1e6).toFixed(1)} MB of JSON`);
-
+    await context.addInitScript((target) => {
+      window.__bench.target = target;
+    }, STROKES);
     const user = await openInContext(null, context, `${room}?name=bench`, { name: 'bench', logPrefix: 'bench' });
+    await waitForReady(user);
+    const saved = await injectSavedDrawing(user.page, roomId, {
+      strokes: STROKES,
+      points: POINTS,
+      width: VIEWPORT.width,
+      height: VIEWPORT.height - 60,
+      colors: BACKGROUND_COLORS,
+    });
+    console.log(`document: ${STROKES} strokes (${POINTS} points each), ${saved.ops} ops, saved copy ${(saved.chars / 1e6).toFixed(1)} MB of JSON`);
+    await user.page.reload({ waitUntil: 'load' });
     await waitForReady(user);
     await user.waitFor((n) => document.body.dataset.elements === String(n), STROKES, `body[data-elements="${STROKES}"]`, 120_000);
     await user.waitFor(() => window.__bench.firstFrameAfterElements !== null, null, 'a frame after loading', 30_000);
@@ -297,8 +261,13 @@ async function main() {
     const longest = [...result.longTasks].sort((a, b) => b.duration - a.duration).slice(0, 5);
     console.log(`main-thread tasks over 50 ms while drawing: ${result.longTasks.length}${longest.length ? ` (longest: ${longest.map((l) => ms(l.duration)).join(', ')})` : ''}`);
     if (result.saves.length) {
-      const failed = result.saves.filter((x) => !x.ok).length;
-      console.log(`localStorage saves while drawing: ${result.saves.length} (setItem alone: ${result.saves.map((x) => ms(x.duration)).join(', ')}; ${failed} refused by the quota; ${(result.saves[0].chars / 1e6).toFixed(2)} M characters)`);
+      const failed = result.saves.filter((x) => x.ok === false).length;
+      const pending = result.saves.filter((x) => x.ok === null).length;
+      console.log(
+        `IndexedDB saves while drawing: ${result.saves.length} (add() on the main thread: ${result.saves.map((x) => ms(x.call)).join(', ')}; ` +
+          `add → committed: ${result.saves.map((x) => (x.committed === null ? 'pending' : ms(x.committed))).join(', ')}; ` +
+          `${failed} refused, ${pending} still pending; largest ${(Math.max(...result.saves.map((x) => x.chars)) / 1e6).toFixed(3)} M characters)`,
+      );
     }
     console.log(`elements after the new stroke: ${result.elements}`);
 

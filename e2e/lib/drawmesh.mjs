@@ -7,7 +7,9 @@
 // The DOM it relies on: #board, #status[data-state], #peers[data-count] > li[data-peer-id],
 // body[data-ready], body[data-elements], body[data-ops], [data-tool].active, input#color-custom,
 // input#width, #undo, #redo, #clear + dialog#clear-dialog, #export-png, #export-svg,
-// input#text-input, #cursors .cursor[data-peer-id] .cursor-name, #zoom, #board[data-zoom].
+// input#text-input, #cursors .cursor[data-peer-id] .cursor-name, #zoom, #board[data-zoom],
+// #storage-warning[data-state][data-task], body[data-storage-persisted] (the saved drawing itself
+// is read from IndexedDB by lib/storage.mjs).
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';

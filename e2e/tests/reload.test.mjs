@@ -1,6 +1,6 @@
 // The drawing survives in the browser: a reload restores it, and when everybody has left, the
-// first to come back alone sees everybody's strokes from the copy saved in localStorage
-// (drawmesh:room:<roomId>, plus the append-only chunks drawmesh:room:<roomId>~<tab>~<n>).
+// first to come back alone sees everybody's strokes from the copy saved in IndexedDB (the room's
+// append-only records, see client/src/storage.rs and lib/storage.mjs).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -19,6 +19,7 @@ import {
   waitForReady,
 } from '../lib/drawmesh.mjs';
 import { newRoomUrl, startServer } from '../lib/server.mjs';
+import { waitForSaved } from '../lib/storage.mjs';
 
 const PREFIX = 'reload';
 const COLORS = ['#e03131', '#2f9e44', '#1971c2'];
@@ -30,24 +31,6 @@ function horizontal(box, fy) {
     drag: [{ x: Math.round(box.width * 0.15), y }, { x: Math.round(box.width * 0.75), y }],
     check: [0.25, 0.4, 0.55, 0.7].map((f) => ({ x: Math.round(box.width * f), y })),
   };
-}
-
-/**
- * Waits until the page's saved copy of the room (its base and chunks together) exists and, if
- * given, mentions `text`.
- */
-async function waitForSaved(user, roomId, text) {
-  await user.waitFor(
-    ([key, want]) => {
-      const parts = Object.keys(localStorage)
-        .filter((k) => k === key || k.startsWith(`${key}~`))
-        .map((k) => localStorage.getItem(k));
-      const saved = parts.join('');
-      return saved.length > 0 && (want === null || saved.includes(want));
-    },
-    [`drawmesh:room:${roomId}`, text ?? null],
-    `localStorage["drawmesh:room:${roomId}"] to hold the drawing${text ? ` (mentioning ${text})` : ''}`,
-  );
 }
 
 test('a reload restores the drawing', { timeout: 90_000 }, async (t) => {
@@ -111,7 +94,7 @@ test('after everybody left, the first back alone sees everybody\'s strokes', { t
       await waitForStroke(user, { selector: CANVAS, points: bobStroke.check, color: COLORS[2] });
     }
     // Alice's saved copy has bob's stroke too (his ops carry his peer id).
-    await waitForSaved(alice, roomId, bobId);
+    await waitForSaved(alice, roomId, { text: bobId });
 
     // Everybody leaves: bob's browser goes away entirely, alice closes her tab.
     await bob.close();

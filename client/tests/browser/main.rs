@@ -8,6 +8,7 @@ mod board;
 mod export;
 mod input;
 mod mesh;
+mod storage;
 mod support;
 mod ui;
 mod wire;
