@@ -942,19 +942,30 @@ mod tests {
             let (mut replicas, all) = run(&script);
             let (a, b) = (replicas.remove(0).doc, replicas.remove(0).doc);
             let (mut a2, mut b2) = (a.clone(), b.clone());
-            for batch in batches(&b.missing_from(&a.version_vector()), 2_000) {
+            let to_a = b.missing_from(&a.version_vector());
+            let to_b = a.missing_from(&b.version_vector());
+            // Nothing is sent twice, nor anything the other side has: exactly what it lacks
+            // (`apply` would drop duplicates silently, so count what is sent, not what lands).
+            let lacked = |have: &Document, other: &Document| {
+                other.ops().filter(|op| !have.version_vector().covers(&op.id())).count()
+            };
+            prop_assert_eq!(to_a.len(), lacked(&a, &b));
+            prop_assert_eq!(to_b.len(), lacked(&b, &a));
+            let sent: std::collections::HashSet<OpId> = to_a.iter().map(|op| op.id()).collect();
+            prop_assert_eq!(sent.len(), to_a.len());
+            prop_assert!(to_a.iter().all(|op| !a.version_vector().covers(&op.id())));
+            for batch in batches(&to_a, 2_000) {
                 for op in batch {
-                    a2.apply(op.clone());
+                    prop_assert!(a2.apply(op.clone()).integrated > 0, "every op sent is integrated");
                 }
             }
-            for batch in batches(&a.missing_from(&b.version_vector()), 2_000) {
+            for batch in batches(&to_b, 2_000) {
                 for op in batch {
-                    b2.apply(op.clone());
+                    prop_assert!(b2.apply(op.clone()).integrated > 0, "every op sent is integrated");
                 }
             }
             prop_assert_eq!(a2.version_vector(), b2.version_vector());
             prop_assert_eq!(a2.visible().collect::<Vec<_>>(), b2.visible().collect::<Vec<_>>());
-            // Nothing was sent twice: each side integrated exactly what it lacked.
             prop_assert!(a2.op_count() <= all.len() && b2.op_count() <= all.len());
         }
 
@@ -998,24 +1009,27 @@ mod tests {
         let (theirs, _) = b.perform(stroke(&[(2.0, 2.0)]));
         a.doc.apply(theirs.clone());
         b.doc.apply(mine.clone());
-        // b erased a's stroke; a's undo cannot undo b's erase, and a's own undo hides only a's.
+        // b erases a's stroke: it is gone everywhere.
         let (erase, _) = b.perform(OpKind::Erase {
             targets: vec![mine.id()],
         });
         a.doc.apply(erase);
+        assert_eq!(visible_ids(&a.doc), vec![theirs.id()]);
+        assert_eq!(visible_ids(&b.doc), vec![theirs.id()]);
+        // a's undo names a's own stroke, never b's erase (which a cannot take back).
         let (undo, _) = a.undo().unwrap();
         assert_eq!(undo.op, OpKind::Undo { target: mine.seq });
         b.doc.apply(undo);
-        assert_eq!(visible_ids(&a.doc), vec![theirs.id()]);
-        assert_eq!(visible_ids(&b.doc), vec![theirs.id()]);
         assert!(!a.history.can_undo());
-        // b undoes its erase: a's stroke is still undone by a.
-        let (b_undo, _) = b.undo().unwrap();
-        a.doc.apply(b_undo);
-        assert_eq!(visible_ids(&a.doc), vec![theirs.id()]);
-        // a redoes: both strokes show.
+        // a redoes its stroke: still hidden, because b's erase still stands.
         let (redo, _) = a.redo().unwrap();
         b.doc.apply(redo);
+        assert_eq!(visible_ids(&a.doc), vec![theirs.id()]);
+        assert_eq!(visible_ids(&b.doc), vec![theirs.id()]);
+        // Only b's undo of its erase brings a's stroke back.
+        let (b_undo, _) = b.undo().unwrap();
+        assert_eq!(b_undo.op, OpKind::Undo { target: 2 });
+        a.doc.apply(b_undo);
         assert_eq!(visible_ids(&a.doc), vec![mine.id(), theirs.id()]);
         assert_eq!(visible_ids(&b.doc), vec![mine.id(), theirs.id()]);
     }
@@ -1098,7 +1112,9 @@ mod tests {
 
     #[test]
     fn stacking_is_by_lamport_time_not_arrival() {
-        let (mut a, mut b) = (Replica::new(peer(0)), Replica::new(peer(1)));
+        // The later stroke's author sorts first by id, so neither arrival order nor op ids
+        // give the Lamport order this test expects.
+        let (mut a, mut b) = (Replica::new(peer(1)), Replica::new(peer(0)));
         let (first, _) = a.perform(stroke(&[(0.0, 0.0)]));
         b.doc.apply(first.clone());
         let (second, _) = b.perform(stroke(&[(1.0, 1.0)]));
