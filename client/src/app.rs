@@ -26,9 +26,10 @@ use crate::ui::{Status, StorageTask, Ui};
 use crate::wire;
 use shared::color::Color;
 use shared::document::Op;
+use shared::document::VersionVector;
 use shared::protocol::{ClientConfig, validate_username};
 use shared::room::{ROOM_ID_RANDOM_BYTES, RoomId};
-use shared::sync::{CURSOR_RATE_HZ, ChannelMessage, MAX_MESSAGE_BYTES};
+use shared::sync::{CURSOR_RATE_HZ, ChannelMessage, MAX_MESSAGE_BYTES, SYNC_REFILL_MS, SyncBudget};
 use shared::view::View;
 use shared::{PeerId, User};
 use std::cell::{Cell, RefCell};
@@ -77,6 +78,10 @@ pub struct App {
     last_cursor_ms: Cell<f64>,
     /// The cursor message waiting for the rate limit, if any.
     cursor_pending: RefCell<Option<ChannelMessage>>,
+    /// How often each peer may ask for a sync.
+    sync_budget: RefCell<SyncBudget>,
+    /// The latest hello of each peer over its budget, answered when the budget allows.
+    deferred_hellos: RefCell<std::collections::HashMap<PeerId, VersionVector>>,
     /// The animation-frame callback (lives as long as the page).
     frame: Closure<dyn FnMut(f64)>,
     frame_requested: Cell<bool>,
@@ -208,6 +213,8 @@ impl App {
                 save_pending: Cell::new(false),
                 last_cursor_ms: Cell::new(f64::NEG_INFINITY),
                 cursor_pending: RefCell::new(None),
+                sync_budget: RefCell::new(SyncBudget::default()),
+                deferred_hellos: RefCell::default(),
                 frame,
                 frame_requested: Cell::new(false),
                 _listeners: listeners,
@@ -807,20 +814,7 @@ impl App {
             Err(err) => crate::dom::warn(&format!("dropped a message from peer {from}: {err}")),
             Ok(Received::Ops { .. }) => self.request_frame(),
             Ok(Received::Ping) => {}
-            Ok(Received::Hello(have)) => {
-                let Ok(batches) = self.board.try_borrow().map(|b| b.sync_reply(&have)) else {
-                    return;
-                };
-                // Encoded one batch at a time, as the channel drains.
-                let messages = batches.into_iter().filter_map(|ops| {
-                    wire::encode(&ChannelMessage::Ops { ops })
-                        .map_err(|err| {
-                            crate::dom::warn(&format!("could not encode a sync batch: {err}"))
-                        })
-                        .ok()
-                });
-                mesh.send_paced(from, Box::new(messages));
-            }
+            Ok(Received::Hello(have)) => self.hello(from, have),
             Ok(Received::Cursor { at, color }) => {
                 let peers = mesh.peers();
                 let Some(peer) = peers.iter().find(|p| &p.id == from) else {
@@ -840,12 +834,58 @@ impl App {
         }
     }
 
+    /// A peer says what it has: send it what it lacks, paced by its channel. Within its sync
+    /// budget at once; past it, one deferred answer (to its latest hello) when the budget allows,
+    /// so a peer repeating hellos costs one sync per interval and an honest one still gets its
+    /// sync after a burst of reconnects.
+    fn hello(&self, from: &PeerId, have: VersionVector) {
+        if !self.sync_budget.borrow_mut().allow(from, now_ms()) {
+            let first = self
+                .deferred_hellos
+                .borrow_mut()
+                .insert(from.clone(), have)
+                .is_none();
+            if first {
+                let (me, from) = (
+                    APP.with(|slot| slot.borrow().as_ref().map(Rc::downgrade)),
+                    from.clone(),
+                );
+                spawn_local(async move {
+                    dom::sleep(SYNC_REFILL_MS as i32).await;
+                    if let Some(app) = me.and_then(|me| me.upgrade()) {
+                        let have = app.deferred_hellos.borrow_mut().remove(&from);
+                        if let Some(have) = have {
+                            app.hello(&from, have);
+                        }
+                    }
+                });
+            }
+            return;
+        }
+        let Some(mesh) = self.mesh() else {
+            return;
+        };
+        let Ok(batches) = self.board.try_borrow().map(|b| b.sync_reply(&have)) else {
+            return;
+        };
+        // Encoded one batch at a time, as the channel drains.
+        let messages = batches.into_iter().filter_map(|ops| {
+            wire::encode(&ChannelMessage::Ops { ops })
+                .map_err(|err| crate::dom::warn(&format!("could not encode a sync batch: {err}")))
+                .ok()
+        });
+        mesh.send_paced(from, Box::new(messages));
+    }
+
     /// The peers list, with the colours their cursors told us; cursors of peers gone go too.
     fn show_peers(&self, peers: &[PeerSummary]) {
         let Ok(mut presence) = self.presence.try_borrow_mut() else {
             return;
         };
         presence.retain(|id| peers.iter().any(|p| &p.id == id));
+        self.sync_budget
+            .borrow_mut()
+            .retain(|id| peers.iter().any(|p| &p.id == id));
         self.ui.set_peers(peers, |id| presence.color(id));
         drop(presence);
         // A peer who left mid-stroke will not finish it: commit what it drew.

@@ -674,9 +674,18 @@ impl Board {
                         dropped += 1;
                         continue;
                     }
-                    let changes = self.replica.doc.apply(op);
-                    integrated += changes.integrated;
-                    self.absorb(changes);
+                    // The document bounds clocks and the sender's budgets, and holds back ops
+                    // whose dependencies are not here yet (see `Document::apply_from`).
+                    match self.replica.doc.apply_from(op, Some(from)) {
+                        Ok(changes) => {
+                            integrated += changes.integrated;
+                            self.absorb(changes);
+                        }
+                        Err(why) => {
+                            crate::dom::warn(&format!("dropped an op from {from}: {why}"));
+                            dropped += 1;
+                        }
+                    }
                 }
                 // A sync can carry the unfinished stroke of someone who left mid-stroke.
                 self.settle_live(&in_room);

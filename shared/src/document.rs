@@ -38,9 +38,23 @@ pub const MAX_TEXT_CHARS: usize = 1_000;
 pub const MAX_ERASE_TARGETS: usize = 10_000;
 /// Most authors a version vector may name.
 pub const MAX_AUTHORS: usize = 10_000;
-/// Most ops parked (waiting for an earlier op of their author) in one document, all authors
-/// together: a peer cannot grow a replica without bound by sending ops that never fit.
+/// Most ops parked (waiting for an earlier op of their author, or for what a clear or an erase
+/// depends on) in one document, all authors together: nobody can grow a replica without bound
+/// by sending ops that never fit.
 pub const MAX_PARKED: usize = 100_000;
+/// Most ops one sender may have parked at once, so one peer cannot fill the pool and make the
+/// honest early ops of others be dropped.
+pub const MAX_PARKED_PER_SENDER: usize = 20_000;
+/// Most authors one sender may introduce (hand over ops of authors this replica did not know).
+pub const MAX_NEW_AUTHORS_PER_SENDER: usize = 1_024;
+/// Highest seq or Lamport time accepted: far below 2^53, so every clock stays exact as a
+/// JavaScript number (JSON, storage), with room for any honest history.
+pub const MAX_CLOCK: u64 = 1 << 50;
+/// Most a Lamport time may run ahead of the highest this replica holds, and most a seq may run
+/// ahead of its author's last integrated op. Honest clocks advance by one per op; a bound this
+/// wide still takes any document a fresh replica can be sent, while a hostile peer needs 2^26
+/// ops to push the clocks to [`MAX_CLOCK`].
+pub const MAX_CLOCK_STEP: u64 = 1 << 24;
 /// Text sizes accepted, in CSS pixels.
 pub const TEXT_SIZES: std::ops::RangeInclusive<f32> = 6.0..=200.0;
 
@@ -211,6 +225,12 @@ pub enum OpError {
     TooMany,
     /// An `extend`, `finish`, `undo` or `redo` naming an op that is not earlier than itself.
     BadTarget,
+    /// A seq or Lamport time of 0 or above [`MAX_CLOCK`].
+    BadClock,
+    /// A seq or Lamport time too far ahead of what this replica holds ([`MAX_CLOCK_STEP`]).
+    ClockJump,
+    /// The sender has used up its budget of parked ops or of new authors.
+    OverBudget,
 }
 
 impl fmt::Display for OpError {
@@ -223,6 +243,9 @@ impl fmt::Display for OpError {
             OpError::BadText => "bad text element",
             OpError::TooMany => "too many targets",
             OpError::BadTarget => "op names an op that is not earlier than itself",
+            OpError::BadClock => "seq or Lamport time out of range",
+            OpError::ClockJump => "seq or Lamport time too far ahead",
+            OpError::OverBudget => "the sender's budget of waiting ops or new authors is used up",
         })
     }
 }
@@ -242,6 +265,9 @@ impl Op {
     pub fn validate(&self) -> Result<(), OpError> {
         if self.seq == 0 {
             return Err(OpError::ZeroSeq);
+        }
+        if self.seq > MAX_CLOCK || self.lamport == 0 || self.lamport > MAX_CLOCK {
+            return Err(OpError::BadClock);
         }
         let points_ok = |points: &[Point]| {
             if points.is_empty() || points.len() > MAX_POINTS_PER_OP {
@@ -283,10 +309,16 @@ impl Op {
                 if targets.len() > MAX_ERASE_TARGETS {
                     return Err(OpError::TooMany);
                 }
+                if targets.iter().any(|t| t.seq == 0 || t.seq > MAX_CLOCK) {
+                    return Err(OpError::BadClock);
+                }
             }
             OpKind::Clear { seen } => {
                 if seen.0.len() > MAX_AUTHORS {
                     return Err(OpError::TooMany);
+                }
+                if seen.0.values().any(|n| *n > MAX_CLOCK) {
+                    return Err(OpError::BadClock);
                 }
             }
         }
@@ -373,8 +405,9 @@ impl Changes {
 struct AuthorLog {
     /// Integrated ops; `ops[i].seq == i + 1`.
     ops: Vec<Op>,
-    /// Ops that arrived before an earlier one of the same author.
-    parked: BTreeMap<Seq, Op>,
+    /// Ops that arrived before an earlier one of the same author, or whose dependencies (a
+    /// clear's `seen`, an erase's targets) are not integrated yet; with who handed them over.
+    parked: BTreeMap<Seq, (Op, Option<PeerId>)>,
 }
 
 /// One replica of the document.
@@ -393,6 +426,13 @@ pub struct Document {
     lamport: u64,
     /// Ops parked across all authors (bounded by [`MAX_PARKED`]).
     parked: usize,
+    /// Ops parked, by the sender that handed them over ([`MAX_PARKED_PER_SENDER`]).
+    parked_by: HashMap<PeerId, usize>,
+    /// Authors introduced, by sender ([`MAX_NEW_AUTHORS_PER_SENDER`]).
+    introduced_by: HashMap<PeerId, usize>,
+    /// Authors whose next op is parked for want of its dependencies: looked at again whenever
+    /// an op is integrated.
+    waiting: BTreeSet<PeerId>,
 }
 
 impl Document {
@@ -414,10 +454,14 @@ impl Document {
 
     /// The next seq `author` would use here.
     pub fn next_seq(&self, author: &PeerId) -> Seq {
+        self.have(author).saturating_add(1)
+    }
+
+    /// How many ops of `author` are integrated.
+    fn have(&self, author: &PeerId) -> Seq {
         self.authors
             .get(author)
             .map_or(0, |log| log.ops.len() as Seq)
-            + 1
     }
 
     /// Makes a new op by `author` on this replica and integrates it. Send the returned op to
@@ -426,42 +470,148 @@ impl Document {
         let op = Op {
             author: author.clone(),
             seq: self.next_seq(author),
-            lamport: self.lamport + 1,
+            // Saturating: the clocks are bounded (MAX_CLOCK) on the way in, so this never wraps.
+            lamport: self.lamport.saturating_add(1),
             op: kind,
         };
         let changes = self.apply(op.clone());
         (op, changes)
     }
 
-    /// Integrates an op (validate ops from peers first). Duplicates change nothing; an op that
-    /// arrives before an earlier one of its author waits until the gap fills.
+    /// Integrates an op of this replica or from storage (validate stored ops first); see
+    /// [`Document::apply_from`]. A refused op changes nothing.
     pub fn apply(&mut self, op: Op) -> Changes {
-        let log = self.authors.entry(op.author.clone()).or_default();
-        let have = log.ops.len() as Seq;
-        if op.seq <= have || log.parked.contains_key(&op.seq) {
-            return Changes::default();
+        self.apply_from(op, None).unwrap_or_default()
+    }
+
+    /// Integrates an op handed over by `sender` (validated first). Duplicates change nothing.
+    /// An op waits, parked, until the ops it depends on are here: the earlier ops of its author,
+    /// the ops a clear saw (its `seen` is a causal dependency, not a trusted claim) and the ops
+    /// an erase names. Refused: clocks too far ahead of what this replica holds, and ops past
+    /// the sender's budgets of parked ops and new authors.
+    pub fn apply_from(&mut self, op: Op, sender: Option<&PeerId>) -> Result<Changes, OpError> {
+        let have = self.have(&op.author);
+        if op.seq <= have
+            || self
+                .authors
+                .get(&op.author)
+                .is_some_and(|log| log.parked.contains_key(&op.seq))
+        {
+            return Ok(Changes::default());
         }
-        if op.seq > have + 1 {
-            if self.parked < MAX_PARKED {
-                log.parked.insert(op.seq, op);
-                self.parked += 1;
+        if op.seq > have.saturating_add(MAX_CLOCK_STEP)
+            || op.lamport > self.lamport.saturating_add(MAX_CLOCK_STEP)
+            || op.seq > MAX_CLOCK
+            || op.lamport > MAX_CLOCK
+        {
+            return Err(OpError::ClockJump);
+        }
+        if !self.authors.contains_key(&op.author)
+            && let Some(sender) = sender
+            && *sender != op.author
+        {
+            let introduced = self.introduced_by.entry(sender.clone()).or_default();
+            if *introduced >= MAX_NEW_AUTHORS_PER_SENDER {
+                return Err(OpError::OverBudget);
             }
-            return Changes::default();
+            *introduced += 1;
+        }
+        if op.seq > have + 1 || !self.dependencies_met(&op) {
+            return self.park(op, sender).map(|()| Changes::default());
         }
         let author = op.author.clone();
         let mut changes = self.integrate(op);
-        // Drain whatever this op unblocked.
-        // (The author's log was made above, and logs are never removed.)
-        while let Some(log) = self.authors.get_mut(&author) {
-            let next = log.ops.len() as Seq + 1;
-            let Some(op) = log.parked.remove(&next) else {
+        changes.merge(self.drain(&author));
+        // What just landed may be what other authors' parked ops were waiting for.
+        loop {
+            let ready: Vec<PeerId> = self
+                .waiting
+                .iter()
+                .filter(|a| self.next_parked_ready(a))
+                .cloned()
+                .collect();
+            if ready.is_empty() {
+                break;
+            }
+            for author in ready {
+                self.waiting.remove(&author);
+                changes.merge(self.drain(&author));
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Parks an op that cannot be integrated yet, within the budgets.
+    fn park(&mut self, op: Op, sender: Option<&PeerId>) -> Result<(), OpError> {
+        if self.parked >= MAX_PARKED {
+            return Err(OpError::OverBudget);
+        }
+        if let Some(sender) = sender {
+            let by = self.parked_by.entry(sender.clone()).or_default();
+            if *by >= MAX_PARKED_PER_SENDER {
+                return Err(OpError::OverBudget);
+            }
+            *by += 1;
+        }
+        if op.seq == self.have(&op.author) + 1 {
+            self.waiting.insert(op.author.clone());
+        }
+        self.parked += 1;
+        let log = self.authors.entry(op.author.clone()).or_default();
+        log.parked.insert(op.seq, (op, sender.cloned()));
+        Ok(())
+    }
+
+    /// True when `author`'s next op is parked and may now be integrated.
+    fn next_parked_ready(&self, author: &PeerId) -> bool {
+        let next = self.have(author) + 1;
+        self.authors
+            .get(author)
+            .and_then(|log| log.parked.get(&next))
+            .is_some_and(|(op, _)| self.dependencies_met(op))
+    }
+
+    /// Integrates `author`'s parked ops for as long as the next one is there and ready.
+    fn drain(&mut self, author: &PeerId) -> Changes {
+        let mut changes = Changes::default();
+        loop {
+            let next = self.have(author) + 1;
+            let Some(log) = self.authors.get(author) else {
+                break;
+            };
+            let Some((op, _)) = log.parked.get(&next) else {
+                self.waiting.remove(author);
+                break;
+            };
+            if !self.dependencies_met(op) {
+                self.waiting.insert(author.clone());
+                break;
+            }
+            let Some((op, sender)) = self
+                .authors
+                .get_mut(author)
+                .and_then(|log| log.parked.remove(&next))
+            else {
                 break;
             };
             self.parked -= 1;
-            let more = self.integrate(op);
-            changes.merge(more);
+            if let Some(sender) = sender
+                && let Some(by) = self.parked_by.get_mut(&sender)
+            {
+                *by = by.saturating_sub(1);
+            }
+            changes.merge(self.integrate(op));
         }
         changes
+    }
+
+    /// Are the ops this op depends on (beyond its author's earlier ones) integrated here?
+    fn dependencies_met(&self, op: &Op) -> bool {
+        match &op.op {
+            OpKind::Clear { seen } => seen.0.iter().all(|(author, n)| self.have(author) >= *n),
+            OpKind::Erase { targets } => targets.iter().all(|t| self.have(&t.author) >= t.seq),
+            _ => true,
+        }
     }
 
     fn integrate(&mut self, op: Op) -> Changes {
@@ -531,18 +681,29 @@ impl Document {
                     changes.finished.push(target);
                 }
             }
+            // A clear or an erase can only have seen ops with earlier Lamport times; one that
+            // claims later ones (a forgery aimed at work not yet done) stays in its author's log
+            // but hides nothing. Every replica decides the same, from the ops' own times.
             OpKind::Erase { targets } => {
-                for target in targets {
-                    self.erasures
-                        .entry(target.clone())
-                        .or_default()
-                        .push(id.clone());
+                if self.all_earlier(targets.iter().cloned(), op.lamport) {
+                    for target in targets {
+                        self.erasures
+                            .entry(target.clone())
+                            .or_default()
+                            .push(id.clone());
+                    }
+                    changes.repaint = true;
                 }
-                changes.repaint = true;
             }
             OpKind::Clear { seen } => {
-                self.clears.push((id.clone(), seen.clone()));
-                changes.repaint = true;
+                let saw = seen.0.iter().filter(|(_, n)| **n > 0).map(|(a, n)| OpId {
+                    author: a.clone(),
+                    seq: *n,
+                });
+                if self.all_earlier(saw, op.lamport) {
+                    self.clears.push((id.clone(), seen.clone()));
+                    changes.repaint = true;
+                }
             }
             OpKind::Undo { target } | OpKind::Redo { target } => {
                 let on = matches!(op.op, OpKind::Redo { .. });
@@ -557,10 +718,23 @@ impl Document {
                 changes.repaint = true;
             }
         }
-        if let Some(log) = self.authors.get_mut(&op.author) {
-            log.ops.push(op);
-        }
+        self.authors
+            .entry(op.author.clone())
+            .or_default()
+            .ops
+            .push(op);
         changes
+    }
+
+    /// True when every op named (all integrated) has a Lamport time below `lamport`.
+    fn all_earlier(&self, ops: impl Iterator<Item = OpId>, lamport: u64) -> bool {
+        let mut ops = ops;
+        ops.all(|id| {
+            self.authors
+                .get(&id.author)
+                .and_then(|log| log.ops.get((id.seq as usize).wrapping_sub(1)))
+                .is_none_or(|named| named.lamport < lamport)
+        })
     }
 
     fn is_on(&self, op: &OpId) -> bool {
@@ -954,16 +1128,19 @@ mod tests {
             let sent: std::collections::HashSet<OpId> = to_a.iter().map(|op| op.id()).collect();
             prop_assert_eq!(sent.len(), to_a.len());
             prop_assert!(to_a.iter().all(|op| !a.version_vector().covers(&op.id())));
+            // Every op sent is integrated, once (some wait for others of the same sync first).
+            let (mut into_a, mut into_b) = (0, 0);
             for batch in batches(&to_a, 2_000) {
                 for op in batch {
-                    prop_assert!(a2.apply(op.clone()).integrated > 0, "every op sent is integrated");
+                    into_a += a2.apply(op.clone()).integrated;
                 }
             }
             for batch in batches(&to_b, 2_000) {
                 for op in batch {
-                    prop_assert!(b2.apply(op.clone()).integrated > 0, "every op sent is integrated");
+                    into_b += b2.apply(op.clone()).integrated;
                 }
             }
+            prop_assert_eq!((into_a, into_b), (to_a.len(), to_b.len()));
             prop_assert_eq!(a2.version_vector(), b2.version_vector());
             prop_assert_eq!(a2.visible().collect::<Vec<_>>(), b2.visible().collect::<Vec<_>>());
             prop_assert!(a2.op_count() <= all.len() && b2.op_count() <= all.len());
@@ -1032,6 +1209,164 @@ mod tests {
         a.doc.apply(b_undo);
         assert_eq!(visible_ids(&a.doc), vec![mine.id(), theirs.id()]);
         assert_eq!(visible_ids(&b.doc), vec![mine.id(), theirs.id()]);
+    }
+
+    /// A hostile peer's op, handed over by that peer.
+    fn hostile(doc: &mut Document, op: Op) -> Result<Changes, OpError> {
+        op.validate()?;
+        let sender = op.author.clone();
+        doc.apply_from(op, Some(&sender))
+    }
+
+    #[test]
+    fn clocks_near_the_javascript_limit_are_refused_and_steps_are_bounded() {
+        let mut a = Replica::new(peer(0));
+        a.perform(stroke(&[(1.0, 1.0)]));
+        let huge = Op {
+            author: peer(9),
+            seq: 1,
+            lamport: (1 << 53) - 1,
+            op: stroke(&[(0.0, 0.0)]),
+        };
+        assert_eq!(hostile(&mut a.doc, huge.clone()), Err(OpError::BadClock));
+        let jump = Op {
+            lamport: a.doc.lamport + MAX_CLOCK_STEP + 1,
+            ..huge.clone()
+        };
+        assert_eq!(hostile(&mut a.doc, jump), Err(OpError::ClockJump));
+        let far_seq = Op {
+            seq: MAX_CLOCK_STEP + 2,
+            lamport: 3,
+            ..huge
+        };
+        assert_eq!(hostile(&mut a.doc, far_seq), Err(OpError::ClockJump));
+        // The replica's own clock is untouched and keeps counting in small steps.
+        let (next, _) = a.perform(stroke(&[(2.0, 2.0)]));
+        assert_eq!(next.lamport, 2);
+        // u64::MAX anywhere: refused, never wrapped or panicked on.
+        let mut max = next.clone();
+        max.lamport = u64::MAX;
+        max.seq = u64::MAX;
+        assert!(max.validate().is_err());
+        assert_eq!(a.doc.apply(max).integrated, 0);
+    }
+
+    #[test]
+    fn a_clear_claiming_ops_not_yet_made_waits_and_never_hides_them() {
+        let (mut a, mut b) = (Replica::new(peer(0)), Replica::new(peer(1)));
+        let (first, _) = b.perform(stroke(&[(1.0, 1.0)]));
+        a.doc.apply(first.clone());
+        // peer 9 "saw" b's 1,000,000th op: the clear waits for it, hiding nothing.
+        let forged = Op {
+            author: peer(9),
+            seq: 1,
+            lamport: 5,
+            op: OpKind::Clear {
+                seen: VersionVector([(peer(1), 1_000_000)].into()),
+            },
+        };
+        assert_eq!(hostile(&mut a.doc, forged.clone()).unwrap().integrated, 0);
+        let (later, _) = b.perform(stroke(&[(2.0, 2.0)]));
+        a.doc.apply(later.clone());
+        assert_eq!(visible_ids(&a.doc), vec![first.id(), later.id()]);
+        // At u64::MAX it is refused outright.
+        let mut worse = forged;
+        worse.op = OpKind::Clear {
+            seen: VersionVector([(peer(1), u64::MAX)].into()),
+        };
+        assert_eq!(hostile(&mut a.doc, worse), Err(OpError::BadClock));
+        // A clear that names b's next op with a Lamport time below it hides nothing when that
+        // op arrives: it cannot have seen it.
+        let sly = Op {
+            author: peer(8),
+            seq: 1,
+            lamport: 3,
+            op: OpKind::Clear {
+                seen: VersionVector([(peer(1), 3)].into()),
+            },
+        };
+        hostile(&mut a.doc, sly).unwrap();
+        let (third, _) = b.perform(stroke(&[(3.0, 3.0)]));
+        assert!(third.lamport >= 3);
+        a.doc.apply(third.clone());
+        assert_eq!(
+            visible_ids(&a.doc),
+            vec![first.id(), later.id(), third.id()]
+        );
+    }
+
+    #[test]
+    fn an_erase_naming_future_ops_waits_and_hides_nothing() {
+        let (mut a, mut b) = (Replica::new(peer(0)), Replica::new(peer(1)));
+        let targets = (1..=10_000)
+            .map(|seq| OpId {
+                author: peer(1),
+                seq,
+            })
+            .collect();
+        let forged = Op {
+            author: peer(9),
+            seq: 1,
+            lamport: 2,
+            op: OpKind::Erase { targets },
+        };
+        hostile(&mut a.doc, forged).unwrap();
+        for n in 0..5 {
+            let (op, _) = b.perform(stroke(&[(n as f32, 1.0)]));
+            a.doc.apply(op);
+        }
+        assert_eq!(visible_ids(&a.doc).len(), 5);
+        // An honest erase of an element that arrives after it waits for it, then hides it.
+        let mut c = Document::new();
+        let (gone, _) = b.perform(stroke(&[(9.0, 9.0)]));
+        let mut eraser = Replica::new(peer(2));
+        for op in b.doc.ops().cloned().collect::<Vec<_>>() {
+            eraser.doc.apply(op);
+        }
+        let (erase, _) = eraser.perform(OpKind::Erase {
+            targets: vec![gone.id()],
+        });
+        c.apply(erase);
+        assert!(visible_ids(&c).is_empty());
+        for op in b.doc.ops().cloned().collect::<Vec<_>>() {
+            c.apply(op);
+        }
+        assert!(!visible_ids(&c).contains(&gone.id()));
+        assert_eq!(visible_ids(&c).len(), 5);
+    }
+
+    #[test]
+    fn one_sender_cannot_fill_the_parked_pool_nor_invent_endless_authors() {
+        let mut a = Replica::new(peer(0));
+        let early = |author: usize, seq: Seq| Op {
+            author: peer(author),
+            seq,
+            lamport: 1,
+            op: stroke(&[(0.0, 0.0)]),
+        };
+        // 120,000 early ops from one sender: its budget stops it.
+        let mut refused = 0;
+        for seq in 2..120_002 {
+            if hostile(&mut a.doc, early(7, seq)).is_err() {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 120_000 - MAX_PARKED_PER_SENDER);
+        // An honest peer's early op still parks, and lands when its gap fills.
+        let honest = peer(3);
+        assert!(a.doc.apply_from(early(3, 2), Some(&honest)).is_ok());
+        a.doc.apply_from(early(3, 1), Some(&honest)).unwrap();
+        assert_eq!(a.doc.next_seq(&honest), 3);
+        // Ops of invented "departed" authors, all handed over by one sender: a bounded number.
+        let sender = peer(7);
+        let mut accepted = 0;
+        for n in 0..5_000 {
+            let op = early(100_000 + n, 1);
+            if a.doc.apply_from(op, Some(&sender)).is_ok() {
+                accepted += 1;
+            }
+        }
+        assert_eq!(accepted, MAX_NEW_AUTHORS_PER_SENDER);
     }
 
     #[test]

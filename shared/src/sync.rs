@@ -129,6 +129,46 @@ impl ChannelMessage {
     }
 }
 
+/// Hellos a peer may send in a burst before it must wait ([`SyncBudget`]).
+pub const SYNC_BURST: u32 = 3;
+/// How often a peer earns one more hello, in milliseconds.
+pub const SYNC_REFILL_MS: f64 = 10_000.0;
+
+/// Per-sender budget of sync requests. Each hello makes this replica compute and send all the
+/// sender lacks, so a peer repeating "I have nothing" could keep it busy for ever; an honest one
+/// says hello once per connection. A token bucket per sender: [`SYNC_BURST`] at once, then one
+/// per [`SYNC_REFILL_MS`].
+#[derive(Clone, Debug, Default)]
+pub struct SyncBudget {
+    /// Tokens left and when they were last counted, per sender.
+    buckets: std::collections::HashMap<PeerId, (f64, f64)>,
+}
+
+impl SyncBudget {
+    /// May `sender`'s hello, arriving at `now_ms`, be answered? Spends a token if so.
+    pub fn allow(&mut self, sender: &PeerId, now_ms: f64) -> bool {
+        let burst = f64::from(SYNC_BURST);
+        let (tokens, since) = self
+            .buckets
+            .entry(sender.clone())
+            .or_insert((burst, now_ms));
+        let earned = ((now_ms - *since).max(0.0) / SYNC_REFILL_MS).min(burst);
+        *tokens = (*tokens + earned).min(burst);
+        *since = now_ms;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Forgets senders that are gone (so the map stays as small as the room).
+    pub fn retain(&mut self, present: impl Fn(&PeerId) -> bool) {
+        self.buckets.retain(|id, _| present(id));
+    }
+}
+
 /// May an op by `author`, handed to us by `sender`, be integrated?
 ///
 /// A peer's own ops: yes. Ops of mine: never (I have all of them; a "future" one would be a
@@ -158,6 +198,27 @@ mod tests {
 
     fn id(s: &str) -> PeerId {
         PeerId(s.into())
+    }
+
+    #[test]
+    fn hellos_are_budgeted_per_sender() {
+        let mut budget = SyncBudget::default();
+        let (spammer, honest) = (id("spam"), id("honest"));
+        let answered = (0..100)
+            .filter(|n| budget.allow(&spammer, f64::from(*n)))
+            .count();
+        assert_eq!(answered, SYNC_BURST as usize, "a burst, then nothing");
+        assert!(budget.allow(&honest, 100.0), "others are not held up");
+        assert!(!budget.allow(&spammer, 100.0 + SYNC_REFILL_MS / 2.0));
+        assert!(
+            budget.allow(&spammer, 100.0 + SYNC_REFILL_MS * 1.1),
+            "one more per interval"
+        );
+        budget.retain(|p| *p == honest);
+        assert!(
+            budget.allow(&spammer, 100.0 + SYNC_REFILL_MS * 1.2),
+            "a fresh start after leaving"
+        );
     }
 
     #[test]
