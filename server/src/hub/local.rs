@@ -8,7 +8,7 @@
 //!
 //! Slow readers: see [`super`]; here a full queue closes the stream at once.
 
-use super::{Delivery, HubError, HubStats, Joined};
+use super::{Delivery, HubError, HubStats, Joined, lock};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use serde_json::value::RawValue;
@@ -16,7 +16,7 @@ use shared::protocol::{AddPeer, Connected, PeerId, RelayEvent, Relayed, RemovePe
 use shared::room::RoomId;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -36,11 +36,6 @@ struct Peer {
     stream: u64,
     tx: mpsc::Sender<Delivery>,
     rooms: Mutex<HashSet<RoomId>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere while holding the lock leaves a plain set behind; keep serving.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Local {

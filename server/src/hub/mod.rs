@@ -24,9 +24,15 @@ use serde_json::value::RawValue;
 use shared::protocol::{PeerId, RelayEvent, User};
 use shared::room::RoomId;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
+
+/// Locks a std mutex (never held across an `.await` in the hub), shrugging off poisoning: a
+/// panic elsewhere while holding it leaves a plain set or map behind; keep serving.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// One event for one stream: its SSE name and its JSON payload, serialized once (a `remove-peer`
 /// to ten members shares one string).

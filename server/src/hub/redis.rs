@@ -37,7 +37,7 @@
 //! finds this process missing from `procs` (Redis restarted empty, or others thought it dead),
 //! it registers its users, their streams and their rooms again from what it holds locally.
 
-use super::{Delivery, HubError, HubStats, Joined};
+use super::{Delivery, HubError, HubStats, Joined, lock};
 use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
@@ -49,7 +49,7 @@ use shared::protocol::{Connected, PeerId, RelayEvent, User, event};
 use shared::room::RoomId;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -224,10 +224,6 @@ struct LocalStream {
     tx: mpsc::Sender<Delivery>,
     /// Its rooms, mirrored here so that they can be registered again after Redis lost them.
     rooms: Mutex<HashSet<RoomId>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 struct Scripts {
