@@ -1146,6 +1146,73 @@ mod tests {
             prop_assert!(a2.op_count() <= all.len() && b2.op_count() <= all.len());
         }
 
+        /// Oracles, computed from the op log alone (not the document's own indexes): what is
+        /// visible, in what stacking order, and how Lamport times advance.
+        #[test]
+        fn the_document_agrees_with_oracles_over_its_op_log(script in script()) {
+            let (_, all) = run(&script);
+            let mut doc = Document::new();
+            for op in &all {
+                doc.apply(op.clone());
+            }
+            let by_id: HashMap<OpId, &Op> = all.iter().map(|op| (op.id(), op)).collect();
+            // Lamport advance: above every op its author had seen, so strictly increasing per
+            // author, and never more than one per op made anywhere.
+            for op in &all {
+                prop_assert!(op.lamport >= 1 && op.lamport <= all.len() as u64);
+                if op.seq > 1 {
+                    let prev = &by_id[&OpId { author: op.author.clone(), seq: op.seq - 1 }];
+                    prop_assert!(op.lamport > prev.lamport, "lamport advances per author");
+                }
+            }
+            // An op is on unless its author's latest undo/redo of it (by seq) is an undo.
+            let on = |id: &OpId| {
+                all.iter()
+                    .filter(|op| op.author == id.author)
+                    .filter_map(|op| match op.op {
+                        OpKind::Undo { target } if target == id.seq => Some((op.seq, false)),
+                        OpKind::Redo { target } if target == id.seq => Some((op.seq, true)),
+                        _ => None,
+                    })
+                    .max()
+                    .is_none_or(|(_, on)| on)
+            };
+            let lamport_of = |id: &OpId| by_id.get(id).map_or(0, |op| op.lamport);
+            let expected: BTreeSet<OpId> = all
+                .iter()
+                .filter(|e| matches!(e.op, OpKind::Add { .. }) && on(&e.id()))
+                .filter(|e| {
+                    let id = e.id();
+                    let erased = all.iter().any(|x| match &x.op {
+                        OpKind::Erase { targets } => {
+                            targets.contains(&id)
+                                && targets.iter().all(|t| lamport_of(t) < x.lamport)
+                                && on(&x.id())
+                        }
+                        _ => false,
+                    });
+                    let cleared = all.iter().any(|c| match &c.op {
+                        OpKind::Clear { seen } => {
+                            seen.covers(&id)
+                                && seen.0.iter().filter(|(_, n)| **n > 0).all(|(a, n)| {
+                                    lamport_of(&OpId { author: a.clone(), seq: *n }) < c.lamport
+                                })
+                                && on(&c.id())
+                        }
+                        _ => false,
+                    });
+                    !erased && !cleared
+                })
+                .map(Op::id)
+                .collect();
+            let shown: Vec<OpId> = visible_ids(&doc);
+            prop_assert_eq!(shown.iter().cloned().collect::<BTreeSet<_>>(), expected);
+            // Stacking: bottom to top by Lamport time, ties by id.
+            let mut stacked = shown.clone();
+            stacked.sort_by_key(|id| (lamport_of(id), id.clone()));
+            prop_assert_eq!(shown, stacked);
+        }
+
         /// Undo then redo of my latest op restores exactly the drawing I had.
         #[test]
         fn undo_then_redo_is_a_no_op(script in script()) {
