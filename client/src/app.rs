@@ -1075,25 +1075,21 @@ fn relay_through(session: Session) -> impl Fn(&PeerId, Signal) + 'static {
 /// `?ice=relay` in the page's address: only relayed (TURN) candidates. For testing a TURN
 /// deployment, and for people who must not show their address to the other peers.
 pub fn relay_only_from(window: &web_sys::Window) -> bool {
-    window
-        .location()
-        .search()
-        .ok()
-        .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
-        .and_then(|params| params.get("ice"))
-        .is_some_and(|ice| ice == "relay")
+    query_param(window, "ice").is_some_and(|ice| ice == "relay")
+}
+
+/// The page address's `?name=value` parameter, if present.
+fn query_param(window: &web_sys::Window, name: &str) -> Option<String> {
+    let search = window.location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
 }
 
 /// The name to use: `?name=` if it is a valid username, otherwise `user` and five random digits
 /// (the tutorial's default).
 pub fn username_from(window: &web_sys::Window) -> String {
-    let asked = window
-        .location()
-        .search()
-        .ok()
-        .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
-        .and_then(|params| params.get("name"));
-    if let Some(asked) = asked {
+    if let Some(asked) = query_param(window, "name") {
         match validate_username(&asked) {
             Ok(name) => return name.to_owned(),
             Err(why) => crate::dom::warn(&format!("ignoring ?name=: {why}")),

@@ -467,7 +467,9 @@ impl Inner {
                     self.remove_if_current(&id, generation);
                 }
             }
-            changed = true;
+            // No `changed` here: a ping changes nothing a person sees, and renegotiating or
+            // dropping tells the people list itself. Repainting the list on every ping would
+            // rebuild it (and settle the board) every two seconds per peer.
         }
         if changed {
             self.notify_presence();

@@ -174,11 +174,6 @@ impl Link {
         }
     }
 
-    /// True for the side that offers (and so renegotiates).
-    pub fn is_offerer(&self) -> bool {
-        self.offerer
-    }
-
     /// A fresh connection replaced the old one at `now` (after [`Action::Renegotiate`], or an
     /// answerer taking a fresh offer). Failures so far are kept, for the back-off.
     pub fn renegotiated(&mut self, now: f64) {
@@ -248,11 +243,6 @@ impl Link {
     /// The browser's stats told the route.
     pub fn set_route(&mut self, route: Route) {
         self.route = Some(route);
-    }
-
-    /// The route, once known.
-    pub fn route(&self) -> Option<Route> {
-        self.route
     }
 
     /// What a person should see.

@@ -8,7 +8,7 @@
 //!
 //! Slow readers: see [`super`]; here a full queue closes the stream at once.
 
-use super::{Delivery, HubError, HubStats, Joined, lock};
+use super::{Delivery, HubError, HubStats, Joined, lock, queue};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use serde_json::value::RawValue;
@@ -18,7 +18,6 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
 
 /// Room membership plus delivery to the streams of this process.
 pub struct Local {
@@ -165,14 +164,9 @@ impl Local {
 
     /// Queues an event on a peer's stream; a full queue closes that stream (module docs).
     fn deliver(&self, peer: &Peer, delivery: Delivery) {
-        match peer.tx.try_send(delivery) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                tracing::warn!(peer = %peer.user.id, "stream queue full: closing the slow stream");
-                self.disconnect(&peer.user.id, peer.stream);
-            }
-            // The stream is closing; its guard is about to clean up.
-            Err(TrySendError::Closed(_)) => {}
+        if !queue(&peer.tx, delivery) {
+            tracing::warn!(peer = %peer.user.id, "stream queue full: closing the slow stream");
+            self.disconnect(&peer.user.id, peer.stream);
         }
     }
 

@@ -58,6 +58,16 @@ impl Delivery {
     }
 }
 
+/// Queues `delivery` for a stream. False when its queue is full: that reader is too slow (see
+/// the module docs) and the caller closes its stream. A closed queue is a stream already
+/// ending, whose guard cleans up.
+fn queue(tx: &mpsc::Sender<Delivery>, delivery: Delivery) -> bool {
+    !matches!(
+        tx.try_send(delivery),
+        Err(mpsc::error::TrySendError::Full(_))
+    )
+}
+
 /// Why the hub refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubError {
@@ -206,13 +216,6 @@ impl Hub {
 pub struct Subscription {
     rx: mpsc::Receiver<Delivery>,
     _guard: StreamGuard,
-}
-
-impl Subscription {
-    /// Events queued and not read yet.
-    pub fn pending(&self) -> usize {
-        self.rx.len()
-    }
 }
 
 impl futures_util::Stream for Subscription {

@@ -37,7 +37,7 @@
 //! finds this process missing from `procs` (Redis restarted empty, or others thought it dead),
 //! it registers its users, their streams and their rooms again from what it holds locally.
 
-use super::{Delivery, HubError, HubStats, Joined, lock};
+use super::{Delivery, HubError, HubStats, Joined, lock, queue};
 use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
@@ -52,7 +52,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
 
 /// How often a process renews its presence (and looks for dead ones).
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -420,11 +419,6 @@ impl RedisHub {
         Ok(hub)
     }
 
-    /// This process's id in Redis.
-    pub fn process(&self) -> &str {
-        &self.process
-    }
-
     /// Whether Redis answered the last heartbeat (and this process is registered there).
     pub fn is_available(&self) -> bool {
         self.available.load(Ordering::Relaxed)
@@ -677,13 +671,9 @@ impl RedisHub {
             event: name,
             data: data.get().into(),
         };
-        match stream.tx.try_send(delivery) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                tracing::warn!(peer = %stream.user.id, "stream queue full: closing the slow stream");
-                self.stream_closed(&stream.user.id, stream.n);
-            }
-            Err(TrySendError::Closed(_)) => {}
+        if !queue(&stream.tx, delivery) {
+            tracing::warn!(peer = %stream.user.id, "stream queue full: closing the slow stream");
+            self.stream_closed(&stream.user.id, stream.n);
         }
     }
 
