@@ -436,14 +436,21 @@ fn a_departed_authors_ops_need_that_authors_signature() {
         integrated: 0,
         dropped: 1,
     });
-    // Unsigned.
+    // Unsigned, from carol: held until a proof comes (none will), never shown.
     let unsigned = wire::encode(&ChannelMessage::Ops {
         ops: vec![gone.clone()],
         proofs: vec![],
         certs: vec![cert_of("gone")],
     })
     .unwrap();
-    assert_eq!(from_peer(&mut board, "bob", &unsigned, &["bob"]), dropped);
+    assert_eq!(
+        from_peer(&mut board, "carol", &unsigned, &["bob", "carol"]),
+        Ok(Received::Ops {
+            integrated: 0,
+            dropped: 0
+        })
+    );
+    assert_eq!(painted_pixels(&mut board), 0);
     // Signed by bob, who hands it over, with gone's certificate.
     let mut ledger = Ledger::new();
     ledger.record_mine(&gone, &key_of("bob"));
