@@ -769,11 +769,17 @@ impl Ledger {
             let Some(chain) = self.chains.get(author) else {
                 continue;
             };
-            let proven = chain.proven();
-            let run: Vec<&Op> = run.into_iter().take_while(|op| op.seq <= proven).collect();
-            let Some(first) = run.first().map(|op| op.seq) else {
+            // Up to the last proof within the ops the document holds: a proof may reach further
+            // (ops the ledger took wait in the document for what they depend on), but what it
+            // covers cannot be sent yet.
+            let (Some(first), Some(last)) = (run.first(), run.last()) else {
                 continue;
             };
+            let (first, last) = (first.seq, last.seq);
+            let Some((&proven, _)) = chain.proofs.range(first..=last).next_back() else {
+                continue;
+            };
+            let run: Vec<&Op> = run.into_iter().take_while(|op| op.seq <= proven).collect();
             // Bytes up to and including each op of the run.
             let mut upto = Vec::with_capacity(run.len());
             let mut total = 0;
@@ -1482,6 +1488,68 @@ mod tests {
         let mut frank = user("frank", 6);
         hand_on(&mut alice, &mut frank);
         assert_eq!(frank.doc.version_vector().get(&alice.me), 603);
+    }
+
+    #[test]
+    fn a_reply_stops_at_what_the_document_holds_when_proven_ops_wait_in_it() {
+        // Mallory's signed clear names alice's next op: the ledger takes it (and its proof), the
+        // document keeps it waiting. Bob's reply to a newcomer must not reach past what his
+        // document holds (this panicked: proofs were looked up beyond the ops sent).
+        let (mut bob, mut mallory, mut alice) =
+            (user("bob", 2), user("mallory", 5), user("alice", 1));
+        bob.ledger.learn(&mallory.cert()).unwrap();
+        let (drawn, _) = mallory.doc.make(&mallory.me, stroke(1.0));
+        mallory.ledger.record_mine(&drawn, &mallory.key);
+        let (clear, _) = mallory.doc.make(
+            &mallory.me,
+            OpKind::Clear {
+                seen: VersionVector([(alice.me.clone(), 1)].into()),
+            },
+        );
+        mallory.ledger.record_mine(&clear, &mallory.key);
+        let proof = mallory.ledger.seal(&mallory.key, &mallory.me).unwrap();
+        let a = bob.ledger.admit(
+            &mut bob.doc,
+            &mallory.me,
+            vec![drawn, clear],
+            vec![proof],
+            vec![],
+        );
+        assert!(a.refused.is_empty());
+        assert_eq!(
+            bob.doc.version_vector().get(&mallory.me),
+            1,
+            "the clear waits"
+        );
+        assert_eq!(bob.ledger.chain(&mallory.me).unwrap().proven(), 2);
+        let mut carol = user("carol", 3);
+        let batches = bob.ledger.sync_batches(
+            &bob.doc,
+            &VersionVector::default(),
+            &bob.me,
+            &bob.key,
+            SYNC_BATCH_BYTES,
+        );
+        // Mallory's first op can be proven only by the proof at 2, which the reply cannot carry.
+        assert!(batches.iter().all(|b| b.ops.iter().all(|op| op.seq <= 1)));
+        for b in batches {
+            carol
+                .ledger
+                .admit(&mut carol.doc, &bob.me, b.ops, b.proofs, b.certs);
+        }
+        // When alice draws, the clear lands (hiding nothing drawn after it was made).
+        let mine = alice.draw(1);
+        let proof = alice.ledger.seal(&alice.key, &alice.me).unwrap();
+        bob.ledger.admit(
+            &mut bob.doc,
+            &alice.me,
+            mine,
+            vec![proof],
+            vec![alice.cert()],
+        );
+        assert_eq!(bob.doc.version_vector().get(&mallory.me), 2);
+        assert!(refusals(&carol.sync_from(&mut bob)).is_empty());
+        assert_eq!(carol.doc.version_vector(), bob.doc.version_vector());
     }
 
     #[test]
