@@ -1,0 +1,492 @@
+// A hostile peer (issue 8): a page that is not the app joins a room through the real signaling
+// server, opens real data channels with the honest app pages (lib/hostile.mjs) and sends them
+// everything a peer could: malformed data, clocks at the edge of JavaScript numbers, clears and
+// erases aimed at work not yet done, floods of waiting ops, ops of invented authors, ops forged
+// in a departed peer's name, and its own ops out of order.
+//
+// Alice and bob draw to each other throughout: after each attack both show the same element count
+// and each other's new strokes; no page errors; every hostile op that should be refused leaves no
+// pixel (hostile geometry is drawn in MAGENTA in the right-hand FORBIDDEN region, where no honest
+// stroke goes). Then the hostile peer leaves, carol joins late and bob reloads: both show exactly
+// the honest work.
+//
+// Each attack is shown to be delivered: after it, a "fence" (a text that is not JSON, naming
+// itself) is sent on the same ordered, reliable channel, and the honest page's warning about the
+// fence (V8 quotes the text in its JSON.parse error) proves everything before it was received and
+// processed. Where the app logs why it refused something, that reason is awaited too.
+//
+// Signing (the lead's Ed25519 work): once `shared/examples/forge.rs` exists, the hostile peer's
+// own ops are sent signed by its own key, so the bounds are what rejects them; attacks 5 and 6
+// (invented and departed authors) are only refused with signatures and are skipped without.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
+import { test } from 'node:test';
+import { screenshotAll } from '../lib/browser.mjs';
+import { canvasBox, dragStroke, waitForStroke } from '../lib/canvas.mjs';
+import {
+  CANVAS,
+  chooseSwatch,
+  chooseTool,
+  colorInRegion,
+  elementCount,
+  inRoom,
+  join,
+  peerIds,
+  setWidth,
+  waitForElements,
+  waitForPeers,
+  waitForReady,
+} from '../lib/drawmesh.mjs';
+import { Forger, joinHostile } from '../lib/hostile.mjs';
+import { REPO_ROOT } from '../lib/server.mjs';
+
+const PREFIX = 'hostile_peer';
+const SIGNING = existsSync(joinPath(REPO_ROOT, 'shared', 'examples', 'forge.rs'));
+const NEEDS_SIGNING = SIGNING ? false : 'waiting for signing';
+
+const ALICE = '#e03131';
+const BOB = '#1971c2';
+const DAVE = '#2f9e44';
+const MAGENTA = '#ff00ff'; // every op that must be refused draws in this colour
+const CYAN = '#00c8c8'; // the hostile peer's own valid stroke (attack 7)
+
+const MAX_SAFE = 9007199254740991; // 2^53 - 1
+const MAX_CLOCK = 2 ** 50;
+const MAX_CLOCK_STEP = 2 ** 24;
+const MAX_MESSAGE_BYTES = 256 * 1024;
+const MAX_OPS_PER_MESSAGE = 4096;
+const MAX_PARKED_PER_SENDER = 20_000;
+const MAX_NEW_AUTHORS_PER_SENDER = 1024;
+
+// --- ops as they travel (shared/src/document.rs) ---
+
+const pt = ([x, y]) => ({ x, y, p: 0.5 });
+const add = (author, seq, lamport, points, color = MAGENTA) => ({
+  author,
+  seq,
+  lamport,
+  op: { add: { shape: { stroke: { points: points.map(pt) } }, color, width: 6 } },
+});
+const extend = (author, seq, lamport, element, points) => ({ author, seq, lamport, op: { extend: { element, points: points.map(pt) } } });
+const finish = (author, seq, lamport, element) => ({ author, seq, lamport, op: { finish: { element } } });
+const erase = (author, seq, lamport, targets) => ({ author, seq, lamport, op: { erase: { targets } } });
+const clear = (author, seq, lamport, seen) => ({ author, seq, lamport, op: { clear: { seen } } });
+const undo = (author, seq, lamport, target) => ({ author, seq, lamport, op: { undo: { target } } });
+
+/** Ops cut into messages of at most `perMessage` ops. */
+function chunks(ops, perMessage) {
+  const out = [];
+  for (let i = 0; i < ops.length; i += perMessage) out.push(ops.slice(i, i + perMessage));
+  return out;
+}
+
+// --- the page's warnings, awaited as events ---
+
+/** Every console warning of an honest page, with waits that resolve as matching lines arrive. */
+class Warnings {
+  constructor(user) {
+    this.user = user;
+    this.lines = [];
+    this.waiters = new Set();
+    user.page.on('console', (msg) => {
+      if (msg.type() !== 'warning') return;
+      this.lines.push(msg.text());
+      for (const w of this.waiters) w();
+    });
+  }
+
+  mark() {
+    return this.lines.length;
+  }
+
+  count(pattern, from = 0) {
+    let n = 0;
+    for (let i = from; i < this.lines.length; i++) if (pattern.test(this.lines[i])) n++;
+    return n;
+  }
+
+  /** Waits until `count` lines since `from` match `pattern`; the failure names what was seen. */
+  waitFor(pattern, { from = 0, count = 1, what = String(pattern), timeout = 20_000 } = {}) {
+    return new Promise((resolve, reject) => {
+      let seen = 0;
+      let i = from;
+      const check = () => {
+        for (; i < this.lines.length; i++) if (pattern.test(this.lines[i])) seen++;
+        if (seen >= count) {
+          done();
+          resolve(seen);
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${this.user.name}: ${what}: saw ${seen} of ${count} warnings matching ${pattern} in ${timeout} ms; last warnings:\n${this.lines.slice(-5).join('\n')}`));
+      }, timeout);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+}
+
+// --- the scene ---
+
+/** Geometry of the canvas: honest strokes on the left, the forbidden region on the right. */
+function layout(box) {
+  const W = box.width;
+  const H = box.height;
+  const forbidden = { x: Math.round(W * 0.66), y: Math.round(H * 0.04), w: Math.round(W * 0.32), h: Math.round(H * 0.92) };
+  /** A point inside the forbidden region, fx and fy in 0..1 of it. */
+  const inForbidden = (fx, fy) => [Math.round(forbidden.x + fx * forbidden.w), Math.round(forbidden.y + fy * forbidden.h)];
+  return { W, H, forbidden, inForbidden };
+}
+
+/** Honest strokes: row k, alice in the left column, bob and dave in the middle one. */
+function honestStroke(box, column, row) {
+  const y = Math.round(box.height * (0.05 + 0.052 * row));
+  const [x0, x1] = column === 0 ? [0.04, 0.28] : [0.34, 0.58];
+  return {
+    drag: [{ x: Math.round(box.width * x0), y }, { x: Math.round(box.width * x1), y }],
+    check: [0.25, 0.5, 0.75].map((f) => ({ x: Math.round(box.width * (x0 + (x1 - x0) * f)), y })),
+  };
+}
+
+test('a hostile peer on the real data channels changes nothing honest peers see', { timeout: 180_000 }, async (t) => {
+  await inRoom(t, { prefix: PREFIX }, async ({ server, room, browser, users }) => {
+    const started = Date.now();
+    const alice = await join(t, browser, room, 'alice', { prefix: PREFIX, users });
+    const bob = await join(t, browser, room, 'bob', { prefix: PREFIX, users });
+    await waitForPeers(alice, 1);
+    await waitForPeers(bob, 1);
+    const [bobId] = await peerIds(alice);
+    const [aliceId] = await peerIds(bob);
+    const warnings = { alice: new Warnings(alice), bob: new Warnings(bob) };
+    for (const [user, color] of [[alice, ALICE], [bob, BOB]]) {
+      await chooseTool(user, 'pen');
+      await chooseSwatch(user, color);
+      await setWidth(user, 6);
+    }
+    const box = await canvasBox(alice.page, CANVAS);
+    const { forbidden, inForbidden } = layout(box);
+
+    // The honest work so far: every stroke and who drew it.
+    const strokes = [];
+    let row = 0;
+    /** Alice and bob each draw one stroke; both show both, and the same element count. */
+    const round = async (label) => {
+      const a = honestStroke(box, 0, row);
+      const b = honestStroke(box, 1, row);
+      row += 1;
+      await Promise.all([dragStroke(alice.page, a.drag, { selector: CANVAS }), dragStroke(bob.page, b.drag, { selector: CANVAS })]);
+      strokes.push({ ...a, color: ALICE, by: 'alice' }, { ...b, color: BOB, by: 'bob' });
+      for (const user of [alice, bob]) {
+        await waitForElements(user, strokes.length);
+        await waitForStroke(user, { selector: CANVAS, points: a.check, color: ALICE });
+        await waitForStroke(user, { selector: CANVAS, points: b.check, color: BOB });
+      }
+      t.diagnostic(`${label}: alice and bob both show ${strokes.length} elements`);
+    };
+
+    /** No hostile pixel: nothing magenta anywhere, nothing at all in the forbidden region. */
+    const assertNoHostilePixels = async (user, label) => {
+      const whole = { x: 0, y: 0, w: box.width, h: box.height };
+      const magenta = await colorInRegion(user, { region: whole, color: MAGENTA, tolerance: 40 });
+      assert.equal(magenta, 0, `${label}: ${user.name}'s canvas has ${magenta} magenta (hostile) pixels`);
+      const anything = await colorInRegion(user, { region: forbidden, color: '#808080', tolerance: 255 });
+      assert.equal(anything, 0, `${label}: ${user.name}'s forbidden region has ${anything} painted pixels`);
+    };
+    const assertAllStrokes = async (user) => {
+      for (const s of strokes) await waitForStroke(user, { selector: CANVAS, points: s.check, color: s.color });
+    };
+
+    await round('before the hostile peer');
+
+    const forger = SIGNING ? new Forger() : null;
+    const mallory = await joinHostile(t, browser, server, room, { prefix: PREFIX, key: forger?.key });
+    users.push(mallory.user);
+    const M = mallory.id;
+    await mallory.waitForOpen(aliceId);
+    await mallory.waitForOpen(bobId);
+    await waitForPeers(alice, 2);
+    await waitForPeers(bob, 2);
+    const honest = [
+      { user: alice, id: aliceId, warn: warnings.alice },
+      { user: bob, id: bobId, warn: warnings.bob },
+    ];
+
+    // Texts of messages: signed with the hostile key once signing exists, plain JSON before.
+    const texts = (messages) => (forger ? forger.sign(messages) : messages.map((ops) => JSON.stringify({ ops: { ops } })));
+    let fences = 0;
+    /** Sends `items` to one honest page, then a fence; resolves once the page has processed all. */
+    const deliver = async (peer, items, { channel = 'drawing' } = {}) => {
+      const sent = await mallory.sendAll(peer.id, items, { channel });
+      assert.equal(sent.readyState, 'open', `the ${channel} channel to ${peer.user.name} is still open after sending`);
+      const fence = `fence-${++fences}`;
+      // The cursors channel is unordered: its fence proves nothing about order, so fence on drawing.
+      await mallory.send(peer.id, fence);
+      await peer.warn.waitFor(new RegExp(`"${fence}" is not valid JSON`), { what: `the fence after ${items.length} message(s)` });
+      return sent;
+    };
+    /** Sends one message to both honest pages and waits for the reason each logs. */
+    const refused = async (label, item, reason, { channel } = {}) => {
+      for (const peer of honest) {
+        const from = peer.warn.mark();
+        await deliver(peer, [item], { channel });
+        const n = peer.warn.count(reason, from);
+        assert.ok(n >= 1, `${label}: ${peer.user.name} logged no warning matching ${reason}; since the send:\n${peer.warn.lines.slice(from, from + 5).join('\n')}`);
+      }
+    };
+    const healthy = async (label) => {
+      for (const u of [alice, bob]) {
+        u.assertHealthy();
+        await assertNoHostilePixels(u, label);
+      }
+      assert.deepEqual(await mallory.errors(), [], 'the hostile peer\'s signaling worked');
+    };
+
+    await t.test('1. malformed messages are dropped with a reason', async () => {
+      const malformed = (from) => new RegExp(`dropped a message from peer ${M}: malformed message`);
+      await refused('not JSON', 'this is { not json', malformed());
+      await refused('JSON of the wrong shape', JSON.stringify({ ops: { strokes: [1, 2, 3] } }), malformed());
+      await refused('a hello with a string seq', JSON.stringify({ hello: { have: { [aliceId]: 'lots' } } }), malformed());
+      await refused('an op with a missing field', JSON.stringify({ ops: { ops: [{ author: M, seq: 1, op: { finish: { element: 1 } } }] } }), malformed());
+      const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+      await refused('100,000 nested arrays', deep, malformed());
+      await refused('100,000 unclosed arrays', '['.repeat(100_000), malformed());
+      await refused('deep nesting inside an ops message', `{"ops":{"ops":[${'['.repeat(50_000)}${']'.repeat(50_000)}]}}`, malformed());
+      await refused('binary data', { binary: Array.from({ length: 64 }, (_, i) => i) }, /binary message on a text channel/);
+      // Over 256 KiB: Chromium itself refuses to send it (its SCTP limit is 262,144 bytes, even
+      // when the other side's SDP offers more), so no Chromium peer can deliver one; the app's
+      // size check (MessageError::TooLarge) is for other browsers and is covered by unit tests.
+      const big = JSON.stringify({ ops: { ops: [] } }).replace('[]', `[${' '.repeat(300 * 1024)}]`);
+      assert.ok(big.length > MAX_MESSAGE_BYTES);
+      for (const peer of honest) {
+        await assert.rejects(mallory.send(peer.id, big), /larger than max-message-size/, 'Chromium refuses to send 300 KiB');
+      }
+      // The largest message that can be delivered, exactly 256 KiB: of the wrong shape, refused;
+      // a valid one padded to 256 KiB, taken (no ops, no effect).
+      const junk = JSON.stringify({ junk: 'x'.repeat(MAX_MESSAGE_BYTES - 11) });
+      assert.equal(junk.length, MAX_MESSAGE_BYTES);
+      await refused('256 KiB of the wrong shape', junk, malformed());
+      const padded = JSON.stringify({ ops: { ops: [] } }).replace('[]', `[${' '.repeat(MAX_MESSAGE_BYTES - 18)}]`);
+      assert.equal(padded.length, MAX_MESSAGE_BYTES);
+      for (const peer of honest) {
+        const from = peer.warn.mark();
+        await deliver(peer, [padded]);
+        assert.equal(peer.warn.lines.slice(from).filter((l) => l.includes(M)).length, 1, `${peer.user.name}: a valid 256 KiB message is taken (only the fence is refused)`);
+      }
+      // More ops than MAX_OPS_PER_MESSAGE in one deliverable message. The smallest well-formed
+      // op is 59 bytes of JSON, so 5,000 of them (295 KB) cannot be sent; 4,097 (one over) fit.
+      const tiny = { author: '', seq: 2, lamport: 1, op: { undo: { target: 1 } } };
+      const fiveThousand = JSON.stringify({ ops: { ops: Array(5000).fill(tiny) } });
+      assert.ok(fiveThousand.length > MAX_MESSAGE_BYTES, `5,000 ops take ${fiveThousand.length} bytes`);
+      const many = Array(MAX_OPS_PER_MESSAGE + 1).fill(tiny);
+      const manyText = JSON.stringify({ ops: { ops: many } });
+      assert.ok(manyText.length <= MAX_MESSAGE_BYTES, `${many.length} ops in ${manyText.length} bytes`);
+      await refused(`${many.length} ops in one message`, manyText, /too many ops or authors in one message/);
+      // Values JSON.parse turns into Infinity.
+      await refused('a point at 1e999', `{"ops":{"ops":[{"author":"${M}","seq":1,"lamport":1,"op":{"add":{"shape":{"stroke":{"points":[{"x":1e999,"y":10,"p":0.5}]}},"color":"${MAGENTA}","width":6}}}]}}`, /bad op: point out of range/);
+      await refused('a lamport of 1e999', `{"ops":{"ops":[{"author":"${M}","seq":1,"lamport":1e999,"op":{"finish":{"element":1}}}]}}`, malformed());
+      await refused('a width of -1e999', `{"ops":{"ops":[{"author":"${M}","seq":1,"lamport":1,"op":{"add":{"shape":{"stroke":{"points":[{"x":700,"y":10,"p":0.5}]}},"color":"${MAGENTA}","width":-1e999}}}]}}`, /bad op: width out of range/);
+      await refused('a cursor at 1e999', `{"cursor":{"at":[1e999,0],"color":"${MAGENTA}"}}`, /cursor out of range/, { channel: 'cursors' });
+      await refused('a cursor far outside the canvas', JSON.stringify({ cursor: { at: [5e6, -5e6], color: MAGENTA } }), /cursor out of range/, { channel: 'cursors' });
+      for (const u of [alice, bob]) {
+        const cursors = await u.page.$$eval(`#cursors .cursor[data-peer-id="${M}"]`, (els) => els.length);
+        assert.equal(cursors, 0, `${u.name} shows no cursor for the hostile peer`);
+      }
+      await round('after malformed messages');
+      await healthy('malformed');
+    });
+
+    // The hostile peer's own chain: seq 1-4 its valid stroke (attack 7), 5 onwards parked
+    // erases and clears (attack 3), 1,000,000 onwards the gapped flood (attack 4).
+    await t.test('2. clocks at 2^53 - 1 and past the step bound are refused', async () => {
+      for (const [label, op, reason] of [
+        ['lamport 2^53 - 1', add(M, 1, MAX_SAFE, [inForbidden(0.1, 0.1)]), /bad op: seq or Lamport time out of range/],
+        ['seq 2^53 - 1', add(M, MAX_SAFE, 1, [inForbidden(0.1, 0.2)]), /bad op: seq or Lamport time out of range/],
+        ['lamport MAX_CLOCK + 1', add(M, 1, MAX_CLOCK + 1, [inForbidden(0.1, 0.3)]), /bad op: seq or Lamport time out of range/],
+        ['lamport at MAX_CLOCK, past the step', add(M, 1, MAX_CLOCK, [inForbidden(0.1, 0.4)]), new RegExp(`dropped an op from ${M}: seq or Lamport time too far ahead`)],
+        ['seq past the step', add(M, MAX_CLOCK_STEP + 2, 1, [inForbidden(0.1, 0.5)]), new RegExp(`dropped an op from ${M}: seq or Lamport time too far ahead`)],
+      ]) {
+        // Unsigned here even with signing: a forged clock is refused before any signature matters,
+        // and the forge tool's chain starts at seq 1.
+        await refused(label, JSON.stringify({ ops: { ops: [op] } }), reason);
+      }
+      await round('after hostile clocks');
+      await healthy('clocks');
+    });
+
+    await t.test('7. its own ops out of order (3, 2, 1) are integrated once, in order', async () => {
+      const a = inForbidden(0.3, 0.9);
+      const b = inForbidden(0.6, 0.9);
+      const c = inForbidden(0.9, 0.9);
+      const [t1, t2, t3] = texts([[add(M, 1, 1, [a], CYAN)], [extend(M, 2, 2, 1, [b, c])], [finish(M, 3, 3, 1)]]);
+      for (const peer of honest) {
+        const ops = await peer.user.page.evaluate(() => Number(document.body.dataset.ops));
+        await deliver(peer, [t3, t2]);
+        assert.equal(await elementCount(peer.user), strokes.length, `${peer.user.name}: seq 3 and 2 wait for seq 1`);
+        await deliver(peer, [t1]);
+        await waitForElements(peer.user, strokes.length + 1);
+        await peer.user.waitFor((n) => Number(document.body.dataset.ops) === n, ops + 3, 'three more ops');
+        const xs = [0.4, 0.6, 0.8].map((fx) => ({ x: inForbidden(fx, 0.9)[0], y: a[1] }));
+        await waitForStroke(peer.user, { selector: CANVAS, points: xs, color: CYAN });
+      }
+      // The same ops again change nothing (duplicates by id).
+      for (const peer of honest) await deliver(peer, [t1, t2, t3]);
+      for (const peer of honest) assert.equal(await elementCount(peer.user), strokes.length + 1, `${peer.user.name}: duplicates ignored`);
+      // It withdraws its stroke (its own undo), so the honest work is all that remains.
+      const [, , , t4] = texts([[add(M, 1, 1, [a], CYAN)], [extend(M, 2, 2, 1, [b, c])], [finish(M, 3, 3, 1)], [undo(M, 4, 4, 1)]]);
+      for (const peer of honest) {
+        await deliver(peer, [t4]);
+        await waitForElements(peer.user, strokes.length);
+      }
+      await round('after out-of-order ops');
+      await healthy('out of order');
+    });
+
+    await t.test('3. a clear naming alice at u64::MAX and erases of her next 10,000 ops hide nothing', async () => {
+      const have = await mallory.waitForHave(aliceId, aliceId, 1);
+      // u64::MAX as a JSON number literal (JSON.stringify cannot write it).
+      const clearMax = JSON.stringify({ ops: { ops: [clear(M, 5, 10, { [aliceId]: 0 })] } }).replace(`"${aliceId}":0`, `"${aliceId}":18446744073709551615`);
+      assert.match(clearMax, /18446744073709551615/);
+      await refused('a clear with seen at u64::MAX', clearMax, new RegExp(`dropped a message from peer ${M}: (malformed message|bad op: seq or Lamport time out of range)`));
+      // Erases of alice's next 10,000 op ids (3 ops: 10,000 ids do not fit one 256 KiB message),
+      // and a clear that has "seen" 10,000 more of hers; Lamport times far ahead, so were they
+      // ever integrated they would hide her work. Each waits for ops she has not made.
+      const ids = Array.from({ length: 10_000 }, (_, i) => ({ author: aliceId, seq: have + 1 + i }));
+      const lamport = MAX_CLOCK_STEP - 1;
+      const future = [
+        [erase(M, 5, lamport, ids.slice(0, 3334))],
+        [erase(M, 6, lamport, ids.slice(3334, 6667))],
+        [erase(M, 7, lamport, ids.slice(6667))],
+        [clear(M, 8, lamport, { [aliceId]: have + 10_000, [bobId]: 1 })],
+      ];
+      const own = [[add(M, 1, 1, [inForbidden(0.3, 0.9)], CYAN)], [extend(M, 2, 2, 1, [inForbidden(0.6, 0.9), inForbidden(0.9, 0.9)])], [finish(M, 3, 3, 1)], [undo(M, 4, 4, 1)]];
+      const futureTexts = texts([...own, ...future]).slice(own.length);
+      for (const text of futureTexts) assert.ok(text.length <= MAX_MESSAGE_BYTES, `an erase message of ${text.length} bytes fits`);
+      for (const peer of honest) {
+        const from = peer.warn.mark();
+        await deliver(peer, futureTexts);
+        const about = peer.warn.lines.slice(from).filter((l) => l.includes(M));
+        assert.equal(about.length, 1, `${peer.user.name}: the future erases and clear are accepted to wait (only the fence is refused), saw:\n${about.join('\n')}`);
+      }
+      await round('alice and bob draw after the future erases');
+      await round('and again');
+      await healthy('future erases');
+    });
+
+    await t.test('4. 120,000 gapped ops flood the waiting room while alice and bob draw', async () => {
+      const FLOOD = 120_000;
+      const first = 1_000_000; // far ahead of its seq 8, within the step bound
+      const ops = Array.from({ length: FLOOD }, (_, i) => add(M, first + 2 * i, 20, [inForbidden((i % 97) / 97, (i % 89) / 89)]));
+      const messages = chunks(ops, 1200);
+      const floodTexts = SIGNING ? null : messages.map((m) => JSON.stringify({ ops: { ops: m } }));
+      assert.ok(floodTexts === null || floodTexts.every((x) => x.length <= MAX_MESSAGE_BYTES), 'every flood message fits 256 KiB');
+      assert.ok(messages.every((m) => m.length <= MAX_OPS_PER_MESSAGE));
+      const overBudget = new RegExp(`dropped an op from ${M}: the sender's budget of waiting ops or new authors is used up`);
+      const marks = honest.map((p) => p.warn.mark());
+      const t0 = Date.now();
+      const flood = Promise.all(honest.map((peer) => deliver(peer, floodTexts ?? forger.sign(messages))));
+      await round('drawing during the flood');
+      await flood;
+      await round('drawing after the flood');
+      // 4 parked future ops (attack 3) + the flood: all beyond the per-sender budget dropped.
+      const expected = FLOOD - (MAX_PARKED_PER_SENDER - 4);
+      for (const [i, peer] of honest.entries()) {
+        const n = peer.warn.count(overBudget, marks[i]);
+        assert.equal(n, expected, `${peer.user.name}: ${n} flood ops refused over budget, expected ${expected}`);
+      }
+      t.diagnostic(`flood of ${FLOOD} ops to each of 2 pages: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      await healthy('flood');
+    });
+
+    await t.test('5. 50,000 invented authors show nowhere', { skip: NEEDS_SIGNING }, async () => {
+      const AUTHORS = 50_000;
+      const ops = Array.from({ length: AUTHORS }, (_, i) => add(`ghost-${i}`, 1, 20, [inForbidden((i % 101) / 101, (i % 83) / 83)]));
+      const messages = chunks(ops, 1200);
+      const marks = honest.map((p) => p.warn.mark());
+      const invented = Promise.all(honest.map((peer) => deliver(peer, texts(messages))));
+      await round('drawing during the invented authors');
+      await invented;
+      for (const [i, peer] of honest.entries()) {
+        const n = peer.warn.count(/dropped an op/, marks[i]);
+        assert.ok(n >= AUTHORS - MAX_NEW_AUTHORS_PER_SENDER, `${peer.user.name}: ${n} invented authors' ops refused`);
+      }
+      await healthy('invented authors');
+    });
+
+    await t.test('6. ops forged in a departed peer\'s name take no effect', { skip: NEEDS_SIGNING }, async () => {
+      const dave = await join(t, browser, room, 'dave', { prefix: PREFIX, users });
+      await waitForPeers(dave, 3);
+      const daveId = await mallory.peerNamed('dave');
+      await chooseTool(dave, 'pen');
+      await chooseSwatch(dave, DAVE);
+      await setWidth(dave, 6);
+      const d = honestStroke(box, 1, row);
+      row += 1;
+      await dragStroke(dave.page, d.drag, { selector: CANVAS });
+      strokes.push({ ...d, color: DAVE, by: 'dave' });
+      for (const u of [alice, bob, dave]) {
+        await waitForElements(u, strokes.length);
+        await waitForStroke(u, { selector: CANVAS, points: d.check, color: DAVE });
+      }
+      const daveHas = await mallory.waitForHave(daveId, daveId, 3);
+      dave.assertHealthy();
+      await dave.close();
+      await waitForPeers(alice, 2);
+      await waitForPeers(bob, 2);
+      const aliceStroke = strokes.find((s) => s.by === 'alice');
+      const aliceFirst = { author: aliceId, seq: 1 };
+      const forged = [
+        [add(daveId, daveHas + 1, 30, [inForbidden(0.5, 0.5), inForbidden(0.9, 0.6)])],
+        [finish(daveId, daveHas + 2, 31, daveHas + 1)],
+        [erase(daveId, daveHas + 3, 32, [aliceFirst])],
+        [clear(daveId, daveHas + 4, 33, { [aliceId]: 4, [bobId]: 4 })],
+      ];
+      for (const peer of honest) {
+        const from = peer.warn.mark();
+        await deliver(peer, texts(forged));
+        assert.ok(peer.warn.count(/dropped/, from) >= 2, `${peer.user.name} logged why it dropped the forged ops`);
+      }
+      for (const u of [alice, bob]) {
+        assert.equal(await elementCount(u), strokes.length, `${u.name}: the forged ops changed nothing`);
+        await waitForStroke(u, { selector: CANVAS, points: aliceStroke.check, color: ALICE });
+      }
+      await round('after the forgeries');
+      await healthy('forged departed author');
+    });
+
+    // The hostile peer leaves; what alice and bob would hand a newcomer is the honest work.
+    await mallory.leave();
+    await waitForPeers(alice, 1);
+    await waitForPeers(bob, 1);
+
+    await t.test('a late joiner and a reload show only the honest work', async () => {
+      const carol = await join(t, browser, room, 'carol', { prefix: PREFIX, users });
+      await waitForPeers(carol, 2);
+      await waitForElements(carol, strokes.length, 30_000);
+      await assertAllStrokes(carol);
+      await assertNoHostilePixels(carol, 'carol');
+      assert.equal(await colorInRegion(carol, { region: { x: 0, y: 0, w: box.width, h: box.height }, color: CYAN, tolerance: 30 }), 0, 'carol: no trace of the hostile peer\'s undone stroke');
+
+      await bob.page.reload({ waitUntil: 'load' });
+      await waitForReady(bob);
+      await waitForPeers(bob, 2);
+      await waitForElements(bob, strokes.length, 30_000);
+      await assertAllStrokes(bob);
+      await chooseTool(bob, 'pen');
+      await chooseSwatch(bob, BOB);
+      await setWidth(bob, 6);
+      await assertNoHostilePixels(bob, 'bob after reload');
+      await round('alice and bob draw after the reload');
+      await assertAllStrokes(carol);
+      for (const u of [alice, bob, carol]) u.assertHealthy();
+      await screenshotAll([alice, bob, carol], `${PREFIX}-end`);
+      t.diagnostic(`the whole scenario took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    });
+  });
+});
