@@ -870,9 +870,13 @@ impl App {
         };
         // Encoded one batch at a time, as the channel drains.
         let messages = batches.into_iter().filter_map(|ops| {
-            wire::encode(&ChannelMessage::Ops { ops })
-                .map_err(|err| crate::dom::warn(&format!("could not encode a sync batch: {err}")))
-                .ok()
+            wire::encode(&ChannelMessage::Ops {
+                ops,
+                proofs: vec![],
+                certs: vec![],
+            })
+            .map_err(|err| crate::dom::warn(&format!("could not encode a sync batch: {err}")))
+            .ok()
         });
         mesh.send_paced(from, Box::new(messages));
     }
@@ -1036,17 +1040,25 @@ const SAVE_DELAY_MS: i32 = 500;
 /// even alone is dropped with a warning: no peer would accept it).
 pub fn encode_ops(ops: Vec<Op>) -> Result<Vec<String>, String> {
     // Every pointer event comes through here: encode the ops in place, no copy.
-    let message = ChannelMessage::Ops { ops };
+    let message = ChannelMessage::Ops {
+        ops,
+        proofs: vec![],
+        certs: vec![],
+    };
     let all = wire::encode(&message)?;
     if all.len() <= MAX_MESSAGE_BYTES {
         return Ok(vec![all]);
     }
-    let ChannelMessage::Ops { ops } = message else {
+    let ChannelMessage::Ops { ops, .. } = message else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for op in ops {
-        let text = wire::encode(&ChannelMessage::Ops { ops: vec![op] })?;
+        let text = wire::encode(&ChannelMessage::Ops {
+            ops: vec![op],
+            proofs: vec![],
+            certs: vec![],
+        })?;
         if text.len() <= MAX_MESSAGE_BYTES {
             out.push(text);
         } else {

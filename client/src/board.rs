@@ -589,6 +589,7 @@ impl Board {
     pub fn hello(&self) -> ChannelMessage {
         ChannelMessage::Hello {
             have: self.replica.doc.version_vector(),
+            cert: None,
         }
     }
 
@@ -659,11 +660,11 @@ impl Board {
             .map_err(|why| ReceiveError::Rejected(MessageError::Malformed(why)))?;
         message.validate().map_err(ReceiveError::Rejected)?;
         Ok(match message {
-            ChannelMessage::Hello { have } => Received::Hello(have),
+            ChannelMessage::Hello { have, .. } => Received::Hello(have),
             ChannelMessage::Cursor { at, color } => Received::Cursor { at, color },
             // The mesh answers pings itself; one that gets here means nothing.
             ChannelMessage::Ping => Received::Ping,
-            ChannelMessage::Ops { ops } => {
+            ChannelMessage::Ops { ops, .. } => {
                 let (mut integrated, mut dropped) = (0, 0);
                 for op in ops {
                     if !accept_op(&self.replica.me, from, &op.author, &in_room) {

@@ -393,7 +393,8 @@ pub struct Changes {
 }
 
 impl Changes {
-    fn merge(&mut self, other: Changes) {
+    /// Adds what `other` changed.
+    pub fn merge(&mut self, other: Changes) {
         self.repaint |= other.repaint;
         self.grown.extend(other.grown);
         self.finished.extend(other.finished);

@@ -16,6 +16,8 @@
 //!   validation, and whose ops a peer may hand us.
 //! - [`link`]: the health of the link to one peer: timeouts, ICE restarts, renegotiation, pings,
 //!   and what the people list shows (direct, relayed, unreachable and why).
+//! - [`signing`]: who wrote an op: Ed25519 keys, server certificates, hash-chained proofs, and
+//!   the ledger that admits a peer's ops only when their author's signature covers them.
 //! - [`shapes`]: element bounds, the eraser's hit test, the ellipse outline and text metrics.
 //! - [`view`]: pan and zoom, mapping drawing coordinates to the canvas's CSS pixels.
 //! - [`svg`]: export of the visible elements as SVG, and the export frame.
@@ -27,6 +29,7 @@ pub mod link;
 pub mod protocol;
 pub mod room;
 pub mod shapes;
+pub mod signing;
 pub mod svg;
 pub mod sync;
 pub mod view;

@@ -12,6 +12,7 @@
 use crate::color::Color;
 use crate::document::{Op, OpError, VersionVector};
 use crate::protocol::PeerId;
+use crate::signing::{Certificate, Proof};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -36,11 +37,22 @@ pub enum ChannelMessage {
     Hello {
         /// The sender's version vector.
         have: VersionVector,
+        /// The server's certificate of the sender's key: without it, the sender's ops are refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cert: Option<Certificate>,
     },
-    /// Ops: a sync batch, or ops made just now.
+    /// Ops: a sync batch, or ops made just now, with their authors' signatures (see
+    /// [`signing`](crate::signing)).
     Ops {
         /// The ops, each author's in seq order.
         ops: Vec<Op>,
+        /// For each author, a signature of its chain up to its last op here (or none, for the
+        /// sender's own ops not yet sealed).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        proofs: Vec<Proof>,
+        /// Certificates of the authors whose ops are here.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        certs: Vec<Certificate>,
     },
     /// Where the sender's pointer is, in drawing coordinates; `None` when it left the canvas.
     Cursor {
@@ -103,13 +115,16 @@ impl ChannelMessage {
     /// Checks every field is within bounds.
     pub fn validate(&self) -> Result<(), MessageError> {
         match self {
-            ChannelMessage::Hello { have } => {
+            ChannelMessage::Hello { have, .. } => {
                 if have.0.len() > crate::document::MAX_AUTHORS {
                     return Err(MessageError::TooMany);
                 }
             }
-            ChannelMessage::Ops { ops } => {
-                if ops.len() > MAX_OPS_PER_MESSAGE {
+            ChannelMessage::Ops { ops, proofs, certs } => {
+                if ops.len() > MAX_OPS_PER_MESSAGE
+                    || proofs.len() > ops.len()
+                    || certs.len() > ops.len()
+                {
                     return Err(MessageError::TooMany);
                 }
                 for op in ops {
@@ -225,6 +240,7 @@ mod tests {
     fn messages_round_trip_with_their_golden_shapes() {
         let hello = ChannelMessage::Hello {
             have: VersionVector([(id("a"), 3)].into()),
+            cert: None,
         };
         assert_eq!(
             serde_json::to_value(&hello).unwrap(),
@@ -249,6 +265,8 @@ mod tests {
                 lamport: 1,
                 op: OpKind::Finish { element: 1 },
             }],
+            proofs: vec![],
+            certs: vec![],
         };
         assert_eq!(
             serde_json::to_string(&ChannelMessage::Ping).unwrap(),
@@ -276,7 +294,12 @@ mod tests {
             },
         };
         assert!(matches!(
-            ChannelMessage::Ops { ops: vec![bad_op] }.validate(),
+            ChannelMessage::Ops {
+                ops: vec![bad_op],
+                proofs: vec![],
+                certs: vec![]
+            }
+            .validate(),
             Err(MessageError::BadOp(_))
         ));
         let many = Op {
@@ -287,6 +310,8 @@ mod tests {
         };
         let too_many = ChannelMessage::Ops {
             ops: vec![many; MAX_OPS_PER_MESSAGE + 1],
+            proofs: vec![],
+            certs: vec![],
         };
         assert_eq!(too_many.validate(), Err(MessageError::TooMany));
         let far = ChannelMessage::Cursor {

@@ -42,7 +42,12 @@ fn from_peer(
 }
 
 fn ops_text(ops: Vec<Op>) -> String {
-    wire::encode(&ChannelMessage::Ops { ops }).unwrap()
+    wire::encode(&ChannelMessage::Ops {
+        ops,
+        proofs: vec![],
+        certs: vec![],
+    })
+    .unwrap()
 }
 
 #[wasm_bindgen_test]
@@ -456,7 +461,7 @@ fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget(
     assert_eq!(total, 360);
 
     // Bob knows nothing: he gets everything, in several batches, each under the budget.
-    let ChannelMessage::Hello { have } = bob.hello() else {
+    let ChannelMessage::Hello { have, .. } = bob.hello() else {
         panic!("not a hello");
     };
     let reply = alice.sync_reply(&have);
@@ -490,7 +495,7 @@ fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget(
     // Alice draws more, Bob draws too; Alice's answer to Bob's new hello is only what is new.
     scribble(&mut alice, 2, 10);
     scribble(&mut bob, 1, 10);
-    let ChannelMessage::Hello { have } = bob.hello() else {
+    let ChannelMessage::Hello { have, .. } = bob.hello() else {
         panic!("not a hello");
     };
     let reply: Vec<Op> = alice.sync_reply(&have).into_iter().flatten().collect();
@@ -501,7 +506,7 @@ fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget(
             .all(|op| op.author == id("alice") && op.seq > 360)
     );
     // And Bob's answer to Alice's hello: Bob's stroke alone.
-    let ChannelMessage::Hello { have } = alice.hello() else {
+    let ChannelMessage::Hello { have, .. } = alice.hello() else {
         panic!("not a hello");
     };
     let back: Vec<Op> = bob.sync_reply(&have).into_iter().flatten().collect();

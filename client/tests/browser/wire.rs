@@ -73,6 +73,8 @@ fn channel_messages_round_trip_in_their_wire_shape() {
                 width: 4.0,
             },
         }],
+        proofs: vec![],
+        certs: vec![],
     };
     let text = wire::encode(&ops).unwrap();
     assert_eq!(
@@ -83,6 +85,7 @@ fn channel_messages_round_trip_in_their_wire_shape() {
     // Version vectors travel as JSON objects (a JS `Map` would stringify as `{}`).
     let hello = ChannelMessage::Hello {
         have: VersionVector([(PeerId("a".into()), 3)].into()),
+        cert: None,
     };
     let text = wire::encode(&hello).unwrap();
     assert_eq!(text, r#"{"hello":{"have":{"a":3}}}"#);

@@ -1,0 +1,1519 @@
+//! Who wrote an op: Ed25519 keys, server certificates and hash-chained proofs, and the
+//! [`Ledger`] that admits a peer's ops into the document only when their author's signature
+//! covers them.
+//!
+//! Why: ops travel through whoever has them (that is how a late joiner gets the work of people
+//! who left), so without signatures anyone could write in a departed author's name.
+//!
+//! The scheme:
+//! - Every browser makes an Ed25519 key pair when the page loads. At sign-in the server
+//!   certifies it: a [`Certificate`] binds the peer id the server issued to that key, signed with
+//!   the server's own key, which `/config` publishes. Any peer checks a certificate itself. Before
+//!   sign-in, ops are filed under a *self-certifying* id, `local-<key>` ([`local_author`]).
+//! - Each author's ops form a hash chain: `head(0) = H(domain, author)`,
+//!   `head(n) = H(head(n-1), canonical bytes of op n)` ([`Chain`]). A [`Proof`] is the author's
+//!   signature of `(head(n), n)`: one signature vouches for every op up to `n`, so a late joiner
+//!   hashes every op but checks one signature per author per message, not one per op.
+//! - An author signs when it broadcasts ([`Ledger::seal_live`]: at most every [`SEAL_EVERY_MS`]
+//!   while a stroke grows, and at every other op), and every replica keeps the proofs it has
+//!   checked, so it can hand any author's ops on, cut at those proofs ([`Ledger::sync_batches`]).
+//! - A peer's own ops are taken without a proof (the data channel is bound to the peer by the
+//!   DTLS fingerprint its signaling sent), but a proof it does send must check; ops of a third
+//!   author are taken only up to a proof that checks.
+//!
+//! Canonical bytes are our own small encoding ([`canonical`]), not JSON: the client encodes JSON
+//! with the browser's own `JSON.stringify`, whose number printing is not ours to fix.
+
+use crate::document::{Changes, Document, Op, OpError, OpId, OpKind, Seq, Shape, VersionVector};
+use crate::geometry::Point;
+use crate::protocol::PeerId;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha512};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// While a stroke grows, an author signs at most this often (and at its end, and at every op that
+/// is not a stroke's growth). What a tab that dies mid-stroke loses for late joiners.
+pub const SEAL_EVERY_MS: f64 = 250.0;
+/// An author signs at least every this many ops, so that the ops between two proofs always fit
+/// one message (16 × the largest op is under [`MAX_MESSAGE_BYTES`](crate::sync::MAX_MESSAGE_BYTES)).
+pub const SEAL_EVERY_OPS: Seq = 16;
+/// Most ops one sender may have waiting for their author's chain to reach them.
+pub const MAX_WAITING_PER_SENDER: usize = 20_000;
+/// Most server keys a replica trusts (one per server secret it has seen).
+pub const MAX_SERVER_KEYS: usize = 16;
+/// Prefix of the self-certifying author ids used before sign-in.
+pub const LOCAL_PREFIX: &str = "local-";
+
+const CHAIN_DOMAIN: &[u8] = b"drawmesh chain v1\0";
+const PROOF_DOMAIN: &[u8] = b"drawmesh proof v1\0";
+const CERT_DOMAIN: &[u8] = b"drawmesh certificate v1\0";
+
+/// An Ed25519 public key, written as 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+/// An Ed25519 signature, written as 128 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature(pub [u8; 64]);
+
+/// A chain head: the first half of a SHA-512.
+pub type Head = [u8; 32];
+
+/// A signing key. Its secret never leaves the replica (nor is it stored: a page load is one
+/// identity).
+pub struct Keypair(SigningKey);
+
+impl Keypair {
+    /// The key pair for a 32-byte secret seed (from the platform's random source).
+    pub fn from_seed(seed: [u8; 32]) -> Keypair {
+        Keypair(SigningKey::from_bytes(&seed))
+    }
+
+    /// A key pair derived from a secret and a purpose: the server's certificate key from its
+    /// token secret, so every process sharing the secret certifies with the same key.
+    pub fn derive(purpose: &[u8], secret: &[u8]) -> Keypair {
+        let digest = Sha512::new()
+            .chain_update((purpose.len() as u64).to_be_bytes())
+            .chain_update(purpose)
+            .chain_update(secret)
+            .finalize();
+        let mut seed = [0; 32];
+        seed.copy_from_slice(&digest[..32]);
+        Keypair::from_seed(seed)
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key().to_bytes())
+    }
+
+    fn sign(&self, message: &[u8]) -> Signature {
+        Signature(self.0.sign(message).to_bytes())
+    }
+}
+
+impl fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Keypair({:?})", self.public())
+    }
+}
+
+impl PublicKey {
+    /// True when `signature` is this key's (strict Ed25519: no malleable or small-order forms).
+    pub fn verifies(&self, message: &[u8], signature: &Signature) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
+            return false;
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+        key.verify_strict(message, &signature).is_ok()
+    }
+}
+
+/// The server's word that `peer` signs with `key`. Issued at sign-in; never expires, since a
+/// peer id is issued once and its ops outlive the session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// The peer id the server issued.
+    pub peer: PeerId,
+    /// The key the peer's browser made.
+    pub key: PublicKey,
+    /// The server's signature of the two.
+    pub sig: Signature,
+}
+
+impl Certificate {
+    /// Certifies that `peer` signs with `key` (the server does this).
+    pub fn issue(server: &Keypair, peer: PeerId, key: PublicKey) -> Certificate {
+        let sig = server.sign(&Certificate::message(&peer, &key));
+        Certificate { peer, key, sig }
+    }
+
+    /// True when one of `servers` signed it.
+    pub fn is_signed_by_one_of(&self, servers: &[PublicKey]) -> bool {
+        let message = Certificate::message(&self.peer, &self.key);
+        servers.iter().any(|s| s.verifies(&message, &self.sig))
+    }
+
+    fn message(peer: &PeerId, key: &PublicKey) -> Vec<u8> {
+        let mut m = CERT_DOMAIN.to_vec();
+        m.extend_from_slice(&key.0);
+        m.extend_from_slice(peer.0.as_bytes());
+        m
+    }
+}
+
+/// An author's signature over its chain up to `seq`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    /// Whose chain.
+    pub author: PeerId,
+    /// The last op it covers.
+    pub seq: Seq,
+    /// The author's signature of the chain head at `seq`.
+    pub sig: Signature,
+}
+
+fn proof_message(head: &Head, seq: Seq) -> Vec<u8> {
+    let mut m = PROOF_DOMAIN.to_vec();
+    m.extend_from_slice(head);
+    m.extend_from_slice(&seq.to_be_bytes());
+    m
+}
+
+/// The id ops are filed under before the server names us: it carries its own key.
+pub fn local_author(key: &PublicKey) -> PeerId {
+    PeerId(format!("{LOCAL_PREFIX}{}", hex(&key.0)))
+}
+
+/// The key a self-certifying id carries, if it is one.
+pub fn self_certified_key(author: &PeerId) -> Option<PublicKey> {
+    let digits = author.0.strip_prefix(LOCAL_PREFIX)?;
+    unhex::<32>(digits).map(PublicKey)
+}
+
+/// Why ops were not taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrustError {
+    /// No certificate (or self-certifying id) says which key signs for the author.
+    UnknownAuthor,
+    /// A certificate not signed by a server this replica trusts, or naming a peer it already
+    /// knows with another key.
+    BadCertificate,
+    /// A proof whose signature does not check.
+    BadProof,
+    /// A third author's ops beyond every proof in the message.
+    Unproven,
+    /// One author's ops not in consecutive seq order.
+    NotInOrder,
+    /// The sender has too many ops waiting for their chain.
+    OverBudget,
+    /// The document refused an op (bounds, budgets).
+    Refused(OpError),
+}
+
+impl fmt::Display for TrustError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrustError::UnknownAuthor => f.write_str("no certificate for the author"),
+            TrustError::BadCertificate => f.write_str("certificate not from a trusted server"),
+            TrustError::BadProof => f.write_str("signature does not match the ops"),
+            TrustError::Unproven => f.write_str("another author's ops without their signature"),
+            TrustError::NotInOrder => f.write_str("an author's ops out of order"),
+            TrustError::OverBudget => f.write_str("too many ops waiting from this sender"),
+            TrustError::Refused(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+impl std::error::Error for TrustError {}
+
+/// One author's hash chain as far as this replica holds it, and the proofs it has checked.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    seq: Seq,
+    head: Head,
+    proofs: BTreeMap<Seq, Signature>,
+}
+
+impl Chain {
+    fn new(author: &PeerId) -> Chain {
+        let head = digest(&[CHAIN_DOMAIN, author.0.as_bytes()]);
+        Chain {
+            seq: 0,
+            head,
+            proofs: BTreeMap::new(),
+        }
+    }
+
+    /// The head after `op`.
+    fn next(head: &Head, op: &Op, scratch: &mut Vec<u8>) -> Head {
+        scratch.clear();
+        canonical(op, scratch);
+        digest(&[head, scratch])
+    }
+
+    /// The highest seq a checked proof covers.
+    pub fn proven(&self) -> Seq {
+        self.proofs.keys().next_back().copied().unwrap_or(0)
+    }
+}
+
+fn digest(parts: &[&[u8]]) -> Head {
+    let mut hasher = Sha512::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    let mut head = [0; 32];
+    head.copy_from_slice(&hasher.finalize()[..32]);
+    head
+}
+
+/// Ops (all of one sender, one author) waiting for their author's chain to reach them.
+#[derive(Debug)]
+struct Waiting {
+    sender: PeerId,
+    ops: Vec<Op>,
+    proof: Option<Proof>,
+}
+
+/// What [`Ledger::admit`] did.
+#[derive(Debug, Default)]
+pub struct Admission {
+    /// What the document did with the ops taken.
+    pub changes: Changes,
+    /// Ops not taken, with why (one entry per author group).
+    pub refused: Vec<(PeerId, usize, TrustError)>,
+}
+
+/// One message's worth of signed ops, for [`ChannelMessage::Ops`](crate::sync::ChannelMessage).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SignedBatch {
+    /// The ops, each author's in seq order.
+    pub ops: Vec<Op>,
+    /// A proof for each author's last op in the batch.
+    pub proofs: Vec<Proof>,
+    /// The certificates of the batch's authors.
+    pub certs: Vec<Certificate>,
+}
+
+/// Which keys sign for which authors, each author's chain, and the ops waiting for theirs: the
+/// gate between a peer's data and the [`Document`].
+#[derive(Debug, Default)]
+pub struct Ledger {
+    servers: Vec<PublicKey>,
+    certs: HashMap<PeerId, Certificate>,
+    chains: HashMap<PeerId, Chain>,
+    waiting: HashMap<PeerId, Vec<Waiting>>,
+    waiting_per_sender: HashMap<PeerId, usize>,
+    /// When I last signed, and my seq then.
+    last_seal: Option<(f64, Seq)>,
+}
+
+impl Ledger {
+    /// An empty ledger that trusts no server yet.
+    pub fn new() -> Ledger {
+        Ledger::default()
+    }
+
+    /// Trusts certificates signed by `key` (from `/config`). The oldest is forgotten past
+    /// [`MAX_SERVER_KEYS`].
+    pub fn trust_server(&mut self, key: PublicKey) {
+        if self.servers.contains(&key) {
+            return;
+        }
+        if self.servers.len() >= MAX_SERVER_KEYS {
+            self.servers.remove(0);
+        }
+        self.servers.push(key);
+    }
+
+    /// The server keys trusted, oldest first (to remember them across reloads).
+    pub fn servers(&self) -> &[PublicKey] {
+        &self.servers
+    }
+
+    /// Takes a certificate after checking it.
+    pub fn learn(&mut self, cert: &Certificate) -> Result<(), TrustError> {
+        if let Some(known) = self.certs.get(&cert.peer) {
+            return if known.key == cert.key {
+                Ok(())
+            } else {
+                Err(TrustError::BadCertificate)
+            };
+        }
+        if !cert.is_signed_by_one_of(&self.servers) {
+            return Err(TrustError::BadCertificate);
+        }
+        self.certs.insert(cert.peer.clone(), cert.clone());
+        Ok(())
+    }
+
+    /// Takes a certificate from this replica's own storage, where only checked ones are kept.
+    pub fn remember(&mut self, cert: Certificate) {
+        self.certs.entry(cert.peer.clone()).or_insert(cert);
+    }
+
+    /// The certificate for `author`, if known.
+    pub fn certificate(&self, author: &PeerId) -> Option<&Certificate> {
+        self.certs.get(author)
+    }
+
+    /// Every certificate known (to save them).
+    pub fn certificates(&self) -> impl Iterator<Item = &Certificate> + '_ {
+        self.certs.values()
+    }
+
+    /// The key that signs for `author`, if known.
+    pub fn key_of(&self, author: &PeerId) -> Option<PublicKey> {
+        self.certs
+            .get(author)
+            .map(|c| c.key)
+            .or_else(|| self_certified_key(author))
+    }
+
+    /// `author`'s chain, if this replica holds any of it.
+    pub fn chain(&self, author: &PeerId) -> Option<&Chain> {
+        self.chains.get(author)
+    }
+
+    /// Every checked proof (to save them).
+    pub fn proofs(&self) -> impl Iterator<Item = Proof> + '_ {
+        self.chains.iter().flat_map(|(author, chain)| {
+            chain.proofs.iter().map(|(seq, sig)| Proof {
+                author: author.clone(),
+                seq: *seq,
+                sig: *sig,
+            })
+        })
+    }
+
+    /// Ops from this replica's own storage (or made here): integrated into `doc` and chained
+    /// without proofs, which storage does not need. `proofs` saved with them are kept so they
+    /// can be handed on; a proof that does not match the stored ops is dropped.
+    pub fn load(
+        &mut self,
+        doc: &mut Document,
+        ops: impl IntoIterator<Item = Op>,
+        proofs: impl IntoIterator<Item = Proof>,
+    ) -> Changes {
+        let mut by_author: HashMap<PeerId, Vec<(Seq, Signature)>> = HashMap::new();
+        for p in proofs {
+            by_author.entry(p.author).or_default().push((p.seq, p.sig));
+        }
+        let mut heads: HashMap<PeerId, BTreeMap<Seq, Head>> = HashMap::new();
+        let mut total = Changes::default();
+        let mut scratch = Vec::new();
+        for op in ops {
+            let wanted: Vec<Seq> = by_author
+                .get(&op.author)
+                .map(|v| v.iter().map(|(s, _)| *s).collect())
+                .unwrap_or_default();
+            let chain = self
+                .chains
+                .entry(op.author.clone())
+                .or_insert_with(|| Chain::new(&op.author));
+            if op.seq != chain.seq + 1 {
+                continue;
+            }
+            let head = Chain::next(&chain.head, &op, &mut scratch);
+            let (author, seq) = (op.author.clone(), op.seq);
+            if let Ok(changes) = doc.apply_from(op, None) {
+                chain.seq = seq;
+                chain.head = head;
+                if wanted.contains(&seq) {
+                    heads.entry(author).or_default().insert(seq, head);
+                }
+                total.merge(changes);
+            }
+        }
+        for (author, sigs) in by_author {
+            let (Some(key), Some(heads)) = (self.key_of(&author), heads.get(&author)) else {
+                continue;
+            };
+            let Some(chain) = self.chains.get_mut(&author) else {
+                continue;
+            };
+            for (seq, sig) in sigs {
+                if heads
+                    .get(&seq)
+                    .is_some_and(|head| key.verifies(&proof_message(head, seq), &sig))
+                {
+                    chain.proofs.insert(seq, sig);
+                }
+            }
+        }
+        total
+    }
+
+    /// Notes an op I just made (already in the document): my chain moves on.
+    pub fn record_mine(&mut self, op: &Op) {
+        let chain = self
+            .chains
+            .entry(op.author.clone())
+            .or_insert_with(|| Chain::new(&op.author));
+        if op.seq == chain.seq + 1 {
+            chain.head = Chain::next(&chain.head, op, &mut Vec::new());
+            chain.seq = op.seq;
+        }
+    }
+
+    /// Signs my chain as it stands: the proof to send (and kept, to hand my ops on).
+    pub fn seal(&mut self, key: &Keypair, me: &PeerId) -> Option<Proof> {
+        let chain = self.chains.get_mut(me)?;
+        if chain.seq == 0 {
+            return None;
+        }
+        let sig = key.sign(&proof_message(&chain.head, chain.seq));
+        chain.proofs.insert(chain.seq, sig);
+        Some(Proof {
+            author: me.clone(),
+            seq: chain.seq,
+            sig,
+        })
+    }
+
+    /// The proof to send with ops I am broadcasting at `now_ms`, when one is due: every op but a
+    /// stroke's growth is sealed at once; growth at most every [`SEAL_EVERY_MS`] or
+    /// [`SEAL_EVERY_OPS`].
+    pub fn seal_live(
+        &mut self,
+        key: &Keypair,
+        me: &PeerId,
+        ops: &[Op],
+        now_ms: f64,
+    ) -> Option<Proof> {
+        let seq = self.chains.get(me)?.seq;
+        let growth_only = ops.iter().all(|op| matches!(op.op, OpKind::Extend { .. }));
+        let due = match self.last_seal {
+            None => true,
+            Some((at, sealed)) => {
+                !growth_only
+                    || now_ms - at >= SEAL_EVERY_MS
+                    || now_ms < at
+                    || seq.saturating_sub(sealed) >= SEAL_EVERY_OPS
+            }
+        };
+        if !due || ops.is_empty() {
+            return None;
+        }
+        self.last_seal = Some((now_ms, seq));
+        self.seal(key, me)
+    }
+
+    /// Takes ops `sender` sent, with the proofs and certificates in the same message: certificates
+    /// checked, each author's ops chained and their proofs checked, then handed to `doc` (which
+    /// bounds them further). Ops whose chain has a gap wait (bounded per sender) until it fills.
+    pub fn admit(
+        &mut self,
+        doc: &mut Document,
+        sender: &PeerId,
+        ops: Vec<Op>,
+        proofs: Vec<Proof>,
+        certs: Vec<Certificate>,
+    ) -> Admission {
+        let mut out = Admission::default();
+        let mut groups: Vec<(PeerId, Vec<Op>)> = Vec::new();
+        for op in ops {
+            match groups.iter_mut().find(|(a, _)| *a == op.author) {
+                Some((_, group)) => group.push(op),
+                None => groups.push((op.author.clone(), vec![op])),
+            }
+        }
+        for cert in &certs {
+            // Only the certificates of authors in this message: nobody grows the map for free.
+            if groups.iter().any(|(a, _)| *a == cert.peer) {
+                let _ = self.learn(cert);
+            }
+        }
+        for (author, group) in groups {
+            let proof = proofs
+                .iter()
+                .filter(|p| p.author == author)
+                .max_by_key(|p| p.seq)
+                .cloned();
+            self.admit_group(doc, sender, group, proof, &mut out);
+        }
+        out
+    }
+
+    fn admit_group(
+        &mut self,
+        doc: &mut Document,
+        sender: &PeerId,
+        ops: Vec<Op>,
+        proof: Option<Proof>,
+        out: &mut Admission,
+    ) {
+        let Some(author) = ops.first().map(|op| op.author.clone()) else {
+            return;
+        };
+        let count = ops.len();
+        let refuse = |out: &mut Admission, why| out.refused.push((author.clone(), count, why));
+        let Some(key) = self.key_of(&author) else {
+            return refuse(out, TrustError::UnknownAuthor);
+        };
+        let chain = self
+            .chains
+            .entry(author.clone())
+            .or_insert_with(|| Chain::new(&author));
+        let ops: Vec<Op> = ops.into_iter().filter(|op| op.seq > chain.seq).collect();
+        let Some(first) = ops.first().map(|op| op.seq) else {
+            return; // all held already
+        };
+        if ops.iter().zip(first..).any(|(op, seq)| op.seq != seq) {
+            return refuse(out, TrustError::NotInOrder);
+        }
+        if first != chain.seq + 1 {
+            let used = self.waiting_per_sender.entry(sender.clone()).or_default();
+            if *used + ops.len() > MAX_WAITING_PER_SENDER {
+                return refuse(out, TrustError::OverBudget);
+            }
+            *used += ops.len();
+            self.waiting.entry(author).or_default().push(Waiting {
+                sender: sender.clone(),
+                ops,
+                proof,
+            });
+            return;
+        }
+        // The head after each op, to check the proof and to stop anywhere.
+        let mut scratch = Vec::new();
+        let mut heads = Vec::with_capacity(ops.len());
+        let mut head = chain.head;
+        for op in &ops {
+            head = Chain::next(&head, op, &mut scratch);
+            heads.push(head);
+        }
+        let last = first + ops.len() as Seq - 1;
+        let proof = proof.filter(|p| (first..=last).contains(&p.seq));
+        if let Some(p) = &proof {
+            let head = heads[(p.seq - first) as usize];
+            if !key.verifies(&proof_message(&head, p.seq), &p.sig) {
+                return refuse(out, TrustError::BadProof);
+            }
+        }
+        // A peer's own ops come over a channel bound to it; anyone else's need the author's word.
+        let limit = match (&proof, author == *sender) {
+            (_, true) => last,
+            (Some(p), false) => p.seq,
+            (None, false) => return refuse(out, TrustError::Unproven),
+        };
+        let mut applied = 0;
+        let mut refused = None;
+        for op in ops {
+            if op.seq > limit {
+                refused = Some(TrustError::Unproven);
+                break;
+            }
+            match doc.apply_from(op, Some(sender)) {
+                Ok(changes) => {
+                    out.changes.merge(changes);
+                    applied += 1;
+                }
+                Err(why) => {
+                    refused = Some(TrustError::Refused(why));
+                    break;
+                }
+            }
+        }
+        if applied > 0 {
+            let seq = first + applied as Seq - 1;
+            chain.seq = seq;
+            chain.head = heads[applied - 1];
+            if let Some(p) = proof.filter(|p| p.seq <= seq) {
+                chain.proofs.insert(p.seq, p.sig);
+            }
+        }
+        if let Some(why) = refused {
+            out.refused.push((author.clone(), count - applied, why));
+        }
+        if applied > 0 {
+            self.wake(doc, &author, out);
+        }
+    }
+
+    /// Retries the ops waiting for `author`'s chain, now that it has moved on.
+    fn wake(&mut self, doc: &mut Document, author: &PeerId, out: &mut Admission) {
+        let Some(mut waiting) = self.waiting.remove(author) else {
+            return;
+        };
+        waiting.sort_by_key(|w| w.ops.first().map(|op| op.seq));
+        let held = self.chains.get(author).map(|c| c.seq).unwrap_or(0);
+        let mut still = Vec::new();
+        let mut ready = Vec::new();
+        for w in waiting {
+            if let Some(used) = self.waiting_per_sender.get_mut(&w.sender) {
+                *used = used.saturating_sub(w.ops.len());
+            }
+            let reaches = w.ops.first().is_some_and(|op| op.seq <= held + 1);
+            if reaches {
+                ready.push(w)
+            } else {
+                still.push(w)
+            }
+        }
+        for w in &still {
+            *self.waiting_per_sender.entry(w.sender.clone()).or_default() += w.ops.len();
+        }
+        if !still.is_empty() {
+            self.waiting.insert(author.clone(), still);
+        }
+        for w in ready {
+            // May wake further waiting ops in turn; each pass consumes what it takes.
+            self.admit_group(doc, &w.sender, w.ops, w.proof, out);
+        }
+    }
+
+    /// Forgets what senders no longer present had waiting.
+    pub fn retain_senders(&mut self, present: impl Fn(&PeerId) -> bool) {
+        for list in self.waiting.values_mut() {
+            list.retain(|w| present(&w.sender));
+        }
+        self.waiting.retain(|_, list| !list.is_empty());
+        self.waiting_per_sender.retain(|sender, _| present(sender));
+    }
+
+    /// What the holder of `have` lacks, as signed batches of at most `max_bytes` (by
+    /// [`Op::estimated_size`]; a stretch between two proofs travels whole). Each author's ops
+    /// are cut at proofs this replica holds; mine are signed now up to my last op; another
+    /// author's ops past their last proof are left out (nobody could check them).
+    pub fn sync_batches(
+        &mut self,
+        doc: &Document,
+        have: &VersionVector,
+        me: &PeerId,
+        key: &Keypair,
+        max_bytes: usize,
+    ) -> Vec<SignedBatch> {
+        let missing = doc.missing_from(have);
+        let mut authors: Vec<&PeerId> = Vec::new();
+        for op in &missing {
+            if authors.last() != Some(&&op.author) {
+                authors.push(&op.author);
+            }
+        }
+        if authors.contains(&me) && self.chains.get(me).is_some_and(|c| c.proven() < c.seq) {
+            self.seal(key, me);
+        }
+        let mut out: Vec<SignedBatch> = Vec::new();
+        let mut size = 0;
+        let mut i = 0;
+        while i < missing.len() {
+            let author = &missing[i].author;
+            let Some(chain) = self.chains.get(author) else {
+                i += 1;
+                continue;
+            };
+            // One stretch: from here to the next proof of this author.
+            let from = missing[i].seq;
+            let Some((&to, sig)) = chain.proofs.range(from..).next() else {
+                // Nothing past here is proven: skip the rest of this author.
+                while i < missing.len() && missing[i].author == *author {
+                    i += 1;
+                }
+                continue;
+            };
+            let mut stretch = Vec::new();
+            let mut bytes = 0;
+            while i < missing.len() && missing[i].author == *author && missing[i].seq <= to {
+                bytes += missing[i].estimated_size();
+                stretch.push(missing[i].clone());
+                i += 1;
+            }
+            let proof = Proof {
+                author: author.clone(),
+                seq: to,
+                sig: *sig,
+            };
+            let fits = out
+                .last()
+                .is_some_and(|b| !b.ops.is_empty() && size + bytes <= max_bytes);
+            if !fits {
+                out.push(SignedBatch::default());
+                size = 0;
+            }
+            let batch = out.last_mut().expect("pushed above");
+            size += bytes;
+            batch.ops.extend(stretch);
+            batch.proofs.retain(|p| p.author != proof.author);
+            batch.proofs.push(proof);
+            if let Some(cert) = self.certs.get(author)
+                && !batch.certs.contains(cert)
+            {
+                batch.certs.push(cert.clone());
+            }
+        }
+        out
+    }
+}
+
+/// The canonical bytes of an op, hashed into its author's chain: every field, length-prefixed,
+/// big-endian, floats by their bits.
+pub fn canonical(op: &Op, out: &mut Vec<u8>) {
+    put_str(out, &op.author.0);
+    out.extend_from_slice(&op.seq.to_be_bytes());
+    out.extend_from_slice(&op.lamport.to_be_bytes());
+    match &op.op {
+        OpKind::Add {
+            shape,
+            color,
+            width,
+        } => {
+            out.push(1);
+            put_shape(out, shape);
+            out.extend_from_slice(&[color.r, color.g, color.b]);
+            out.extend_from_slice(&width.to_bits().to_be_bytes());
+        }
+        OpKind::Extend { element, points } => {
+            out.push(2);
+            out.extend_from_slice(&element.to_be_bytes());
+            put_points(out, points);
+        }
+        OpKind::Finish { element } => {
+            out.push(3);
+            out.extend_from_slice(&element.to_be_bytes());
+        }
+        OpKind::Erase { targets } => {
+            out.push(4);
+            put_len(out, targets.len());
+            for OpId { author, seq } in targets {
+                put_str(out, &author.0);
+                out.extend_from_slice(&seq.to_be_bytes());
+            }
+        }
+        OpKind::Clear { seen } => {
+            out.push(5);
+            put_len(out, seen.0.len());
+            for (author, seq) in &seen.0 {
+                put_str(out, &author.0);
+                out.extend_from_slice(&seq.to_be_bytes());
+            }
+        }
+        OpKind::Undo { target } => {
+            out.push(6);
+            out.extend_from_slice(&target.to_be_bytes());
+        }
+        OpKind::Redo { target } => {
+            out.push(7);
+            out.extend_from_slice(&target.to_be_bytes());
+        }
+    }
+}
+
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u64).to_be_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_point(out: &mut Vec<u8>, p: &Point) {
+    for v in [p.x, p.y, p.pressure] {
+        out.extend_from_slice(&v.to_bits().to_be_bytes());
+    }
+}
+
+fn put_points(out: &mut Vec<u8>, points: &[Point]) {
+    put_len(out, points.len());
+    points.iter().for_each(|p| put_point(out, p));
+}
+
+fn put_shape(out: &mut Vec<u8>, shape: &Shape) {
+    match shape {
+        Shape::Stroke { points } => {
+            out.push(1);
+            put_points(out, points);
+        }
+        Shape::Line { from, to } | Shape::Rect { from, to } | Shape::Ellipse { from, to } => {
+            out.push(match shape {
+                Shape::Line { .. } => 2,
+                Shape::Rect { .. } => 3,
+                _ => 4,
+            });
+            put_point(out, from);
+            put_point(out, to);
+        }
+        Shape::Text { at, text, size } => {
+            out.push(5);
+            put_point(out, at);
+            put_str(out, text);
+            out.extend_from_slice(&size.to_bits().to_be_bytes());
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let digits = s.as_bytes();
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let value = |d: u8| match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        b'A'..=b'F' => Some(d - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0; N];
+    for (i, pair) in digits.chunks_exact(2).enumerate() {
+        out[i] = value(pair[0])? << 4 | value(pair[1])?;
+    }
+    Some(out)
+}
+
+/// Parses hex digits of `N` bytes (a seed, a key).
+pub fn from_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    unhex(s)
+}
+
+macro_rules! hex_serde {
+    ($ty:ident, $n:literal, $what:literal) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&hex(&self.0))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                let s = String::deserialize(d)?;
+                unhex::<$n>(&s)
+                    .map($ty)
+                    .ok_or_else(|| serde::de::Error::custom(concat!("not ", $what)))
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($ty), hex(&self.0))
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex(&self.0))
+            }
+        }
+    };
+}
+
+hex_serde!(PublicKey, 32, "a key: 64 hex digits");
+hex_serde!(Signature, 64, "a signature: 128 hex digits");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::color::Color;
+    use crate::sync::SYNC_BATCH_BYTES;
+
+    /// A signed-in user: key, certificate, replica and ledger.
+    struct User {
+        key: Keypair,
+        me: PeerId,
+        doc: Document,
+        ledger: Ledger,
+    }
+
+    fn server() -> Keypair {
+        Keypair::derive(b"test server", b"secret")
+    }
+
+    fn user(name: &str, seed: u8) -> User {
+        let key = Keypair::from_seed([seed; 32]);
+        let me = PeerId(name.into());
+        let mut ledger = Ledger::new();
+        ledger.trust_server(server().public());
+        let cert = Certificate::issue(&server(), me.clone(), key.public());
+        ledger.learn(&cert).unwrap();
+        User {
+            key,
+            me,
+            doc: Document::new(),
+            ledger,
+        }
+    }
+
+    fn stroke(x: f32) -> OpKind {
+        OpKind::Add {
+            shape: Shape::Stroke {
+                points: vec![Point::new(x, 1.0, 0.5), Point::new(x + 1.0, 2.0, 0.5)],
+            },
+            color: Color::rgb(1, 2, 3),
+            width: 2.0,
+        }
+    }
+
+    impl User {
+        fn draw(&mut self, n: usize) -> Vec<Op> {
+            (0..n)
+                .map(|i| {
+                    let (op, _) = self.doc.make(&self.me, stroke(i as f32));
+                    self.ledger.record_mine(&op);
+                    op
+                })
+                .collect()
+        }
+
+        fn cert(&self) -> Certificate {
+            self.ledger.certificate(&self.me).unwrap().clone()
+        }
+
+        /// What `other` sends me when I say hello.
+        fn sync_from(&mut self, other: &mut User) -> Vec<Admission> {
+            let have = self.doc.version_vector();
+            let batches = other.ledger.sync_batches(
+                &other.doc,
+                &have,
+                &other.me,
+                &other.key,
+                SYNC_BATCH_BYTES,
+            );
+            batches
+                .into_iter()
+                .map(|b| {
+                    self.ledger
+                        .admit(&mut self.doc, &other.me, b.ops, b.proofs, b.certs)
+                })
+                .collect()
+        }
+
+        fn visible(&self) -> Vec<OpId> {
+            self.doc.visible().map(|e| e.id.clone()).collect()
+        }
+    }
+
+    fn refusals(admissions: &[Admission]) -> Vec<TrustError> {
+        admissions
+            .iter()
+            .flat_map(|a| a.refused.iter().map(|r| r.2.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn certificates_check_against_the_servers_key_only() {
+        let key = Keypair::from_seed([1; 32]).public();
+        let cert = Certificate::issue(&server(), PeerId("alice".into()), key);
+        assert!(cert.is_signed_by_one_of(&[server().public()]));
+        let other_server = Keypair::derive(b"test server", b"another secret").public();
+        assert!(!cert.is_signed_by_one_of(&[other_server]));
+        let mut renamed = cert.clone();
+        renamed.peer = PeerId("mallory".into());
+        assert!(!renamed.is_signed_by_one_of(&[server().public()]));
+        let mut rekeyed = cert.clone();
+        rekeyed.key = Keypair::from_seed([2; 32]).public();
+        assert!(!rekeyed.is_signed_by_one_of(&[server().public()]));
+
+        let mut ledger = Ledger::new();
+        assert_eq!(
+            ledger.learn(&cert),
+            Err(TrustError::BadCertificate),
+            "no server trusted yet"
+        );
+        ledger.trust_server(server().public());
+        assert_eq!(ledger.learn(&cert), Ok(()));
+        let second = Certificate::issue(&server(), PeerId("alice".into()), rekeyed.key);
+        assert_eq!(
+            ledger.learn(&second),
+            Err(TrustError::BadCertificate),
+            "one peer id, one key"
+        );
+        assert_eq!(ledger.key_of(&PeerId("alice".into())), Some(key));
+    }
+
+    #[test]
+    fn a_late_joiner_gets_a_departed_authors_work_through_a_third_peer() {
+        let (mut alice, mut bob, mut carol) = (user("alice", 1), user("bob", 2), user("carol", 3));
+        let ops = alice.draw(40);
+        // Alice broadcasts in three messages, sealing the last; bob takes them from her.
+        for (i, chunk) in ops.chunks(15).enumerate() {
+            let proof = alice
+                .ledger
+                .seal_live(&alice.key, &alice.me, chunk, 1_000.0 * i as f64);
+            let certs = vec![alice.cert()];
+            let a = bob.ledger.admit(
+                &mut bob.doc,
+                &alice.me,
+                chunk.to_vec(),
+                proof.into_iter().collect(),
+                certs,
+            );
+            assert!(a.refused.is_empty(), "{:?}", a.refused);
+        }
+        assert_eq!(bob.ledger.chain(&alice.me).unwrap().proven(), 40);
+        // Alice leaves; carol joins and gets everything from bob.
+        let admissions = carol.sync_from(&mut bob);
+        assert!(
+            refusals(&admissions).is_empty(),
+            "{:?}",
+            refusals(&admissions)
+        );
+        assert_eq!(carol.visible(), bob.visible());
+        assert_eq!(carol.visible().len(), 40);
+        assert_eq!(carol.ledger.chain(&alice.me).unwrap().proven(), 40);
+        // And she can hand them on in turn.
+        let mut dave = user("dave", 4);
+        assert!(refusals(&dave.sync_from(&mut carol)).is_empty());
+        assert_eq!(dave.visible().len(), 40);
+    }
+
+    #[test]
+    fn nobody_writes_in_a_departed_authors_name() {
+        let (mut alice, mut bob, mut mallory) =
+            (user("alice", 1), user("bob", 2), user("mallory", 5));
+        let ops = alice.draw(3);
+        let proof = alice.ledger.seal(&alice.key, &alice.me).unwrap();
+        let a = bob.ledger.admit(
+            &mut bob.doc,
+            &alice.me,
+            ops.clone(),
+            vec![proof.clone()],
+            vec![alice.cert()],
+        );
+        assert!(a.refused.is_empty());
+        // Mallory got alice's ops too, and now forges her 4th.
+        for op in &ops {
+            mallory.doc.apply(op.clone());
+            mallory.ledger.record_mine(op);
+        }
+        let (forged, _) = mallory.doc.make(&alice.me, stroke(99.0));
+        mallory.ledger.record_mine(&forged);
+        let visible = bob.visible();
+
+        // Without a proof: refused, since mallory is not alice.
+        let a = bob.ledger.admit(
+            &mut bob.doc,
+            &mallory.me,
+            vec![forged.clone()],
+            vec![],
+            vec![],
+        );
+        assert_eq!(refusals(&[a]), vec![TrustError::Unproven]);
+        // Signed with mallory's own key: refused.
+        let by_mallory = mallory.ledger.seal(&mallory.key, &alice.me).unwrap();
+        let a = bob.ledger.admit(
+            &mut bob.doc,
+            &mallory.me,
+            vec![forged.clone()],
+            vec![by_mallory],
+            vec![alice.cert()],
+        );
+        assert_eq!(refusals(&[a]), vec![TrustError::BadProof]);
+        // Alice's real proof of seq 3 replayed as a proof of the forged seq 4: no.
+        let replayed = Proof {
+            seq: 4,
+            ..proof.clone()
+        };
+        let a = bob.ledger.admit(
+            &mut bob.doc,
+            &mallory.me,
+            vec![forged.clone()],
+            vec![replayed],
+            vec![],
+        );
+        assert_eq!(refusals(&[a]), vec![TrustError::BadProof]);
+        // A certificate of alice's peer id for mallory's key, made by a server bob does not trust.
+        let rogue = Keypair::derive(b"rogue", b"server");
+        let fake = Certificate::issue(&rogue, alice.me.clone(), mallory.key.public());
+        let mut fresh = user("erin", 6);
+        let a = fresh.ledger.admit(
+            &mut fresh.doc,
+            &mallory.me,
+            ops.clone(),
+            vec![Proof {
+                author: alice.me.clone(),
+                seq: 3,
+                sig: mallory.key.sign(b"anything"),
+            }],
+            vec![fake],
+        );
+        assert_eq!(refusals(&[a]), vec![TrustError::UnknownAuthor]);
+        assert!(fresh.visible().is_empty());
+        assert_eq!(bob.visible(), visible, "nothing forged shows");
+    }
+
+    #[test]
+    fn a_changed_op_breaks_its_chain() {
+        let (mut alice, mut bob) = (user("alice", 1), user("bob", 2));
+        let ops = alice.draw(3);
+        let proof = alice.ledger.seal(&alice.key, &alice.me).unwrap();
+        // Each field of one op changed in turn: the proof no longer covers the batch.
+        type Change = Box<dyn Fn(&mut Op)>;
+        let changes: Vec<Change> = vec![
+            Box::new(|op| op.lamport += 1),
+            Box::new(|op| {
+                if let OpKind::Add { color, .. } = &mut op.op {
+                    color.r ^= 1;
+                }
+            }),
+            Box::new(|op| {
+                if let OpKind::Add { width, .. } = &mut op.op {
+                    *width += 1.0;
+                }
+            }),
+            Box::new(|op| {
+                if let OpKind::Add {
+                    shape: Shape::Stroke { points },
+                    ..
+                } = &mut op.op
+                {
+                    points[1].pressure = 0.25;
+                }
+            }),
+        ];
+        for change in changes {
+            let mut tampered = ops.clone();
+            change(&mut tampered[1]);
+            let mut carol = user("carol", 3);
+            let a = carol.ledger.admit(
+                &mut carol.doc,
+                &bob.me,
+                tampered,
+                vec![proof.clone()],
+                vec![alice.cert()],
+            );
+            assert_eq!(refusals(&[a]), vec![TrustError::BadProof]);
+            assert!(carol.visible().is_empty());
+        }
+        let a = bob.ledger.admit(
+            &mut bob.doc,
+            &bob.me.clone(),
+            ops,
+            vec![proof],
+            vec![alice.cert()],
+        );
+        assert!(a.refused.is_empty(), "the untouched batch checks");
+        assert_eq!(bob.visible().len(), 3);
+    }
+
+    #[test]
+    fn a_senders_own_ops_need_its_certificate_but_no_proof() {
+        let (mut alice, mut bob) = (user("alice", 1), user("bob", 2));
+        let ops = alice.draw(2);
+        let a = bob
+            .ledger
+            .admit(&mut bob.doc, &alice.me, ops.clone(), vec![], vec![]);
+        assert_eq!(
+            refusals(&[a]),
+            vec![TrustError::UnknownAuthor],
+            "no certificate yet"
+        );
+        bob.ledger.learn(&alice.cert()).unwrap();
+        let a = bob
+            .ledger
+            .admit(&mut bob.doc, &alice.me, ops, vec![], vec![]);
+        assert!(a.refused.is_empty());
+        assert_eq!(a.changes.integrated, 2);
+        assert_eq!(bob.ledger.chain(&alice.me).unwrap().proven(), 0);
+        // A proof she sends must check, even for her own ops.
+        let more = alice.draw(1);
+        let bad = Proof {
+            author: alice.me.clone(),
+            seq: 3,
+            sig: Signature([7; 64]),
+        };
+        let a = bob
+            .ledger
+            .admit(&mut bob.doc, &alice.me, more, vec![bad], vec![]);
+        assert_eq!(refusals(&[a]), vec![TrustError::BadProof]);
+        assert_eq!(bob.visible().len(), 2);
+    }
+
+    #[test]
+    fn invented_authors_are_refused_without_growing_anything() {
+        let mut bob = user("bob", 2);
+        let mallory = user("mallory", 5);
+        let ops: Vec<Op> = (0..5_000)
+            .map(|i| Op {
+                author: PeerId(format!("ghost-{i}")),
+                seq: 1,
+                lamport: 1,
+                op: stroke(i as f32),
+            })
+            .collect();
+        let a = bob
+            .ledger
+            .admit(&mut bob.doc, &mallory.me, ops, vec![], vec![]);
+        assert_eq!(a.refused.len(), 5_000);
+        assert!(a.refused.iter().all(|r| r.2 == TrustError::UnknownAuthor));
+        assert!(bob.visible().is_empty());
+        assert!(bob.doc.version_vector().0.is_empty());
+        assert!(bob.ledger.chains.len() <= 1, "no chain kept for strangers");
+    }
+
+    #[test]
+    fn ops_past_a_gap_wait_for_it_within_a_budget() {
+        let (mut alice, mut bob) = (user("alice", 1), user("bob", 2));
+        bob.ledger.learn(&alice.cert()).unwrap();
+        let ops = alice.draw(6);
+        // Live ops 4..6 overtake the sync reply that carries 1..3.
+        let a = bob
+            .ledger
+            .admit(&mut bob.doc, &alice.me, ops[3..].to_vec(), vec![], vec![]);
+        assert!(a.refused.is_empty());
+        assert!(bob.visible().is_empty(), "they wait");
+        let a = bob
+            .ledger
+            .admit(&mut bob.doc, &alice.me, ops[..3].to_vec(), vec![], vec![]);
+        assert!(a.refused.is_empty());
+        assert_eq!(
+            a.changes.integrated, 6,
+            "the gap filled and the rest followed"
+        );
+        assert_eq!(bob.ledger.waiting_per_sender.get(&alice.me), Some(&0));
+
+        // A flood of ops past a gap runs out of budget.
+        let far: Vec<Op> = (0..MAX_WAITING_PER_SENDER as u64 + 1)
+            .map(|i| Op {
+                author: alice.me.clone(),
+                seq: 100 + i,
+                lamport: 100 + i,
+                op: OpKind::Finish { element: 1 },
+            })
+            .collect();
+        let a = bob
+            .ledger
+            .admit(&mut bob.doc, &alice.me, far, vec![], vec![]);
+        assert_eq!(refusals(&[a]), vec![TrustError::OverBudget]);
+        bob.ledger.retain_senders(|_| false);
+        assert!(bob.ledger.waiting.is_empty());
+    }
+
+    #[test]
+    fn sync_batches_fit_the_budget_and_cut_at_proofs() {
+        let (mut alice, mut bob) = (user("alice", 1), user("bob", 2));
+        bob.ledger.learn(&alice.cert()).unwrap();
+        // Big strokes, sealed every SEAL_EVERY_OPS ops as a live broadcast would be.
+        for i in 0..200 {
+            let points = (0..200)
+                .map(|j| Point::new(j as f32, i as f32, 0.5))
+                .collect();
+            let (op, _) = alice.doc.make(
+                &alice.me,
+                OpKind::Add {
+                    shape: Shape::Stroke { points },
+                    color: Color::rgb(0, 0, 0),
+                    width: 1.0,
+                },
+            );
+            alice.ledger.record_mine(&op);
+            let proof =
+                alice
+                    .ledger
+                    .seal_live(&alice.key, &alice.me, std::slice::from_ref(&op), 0.0);
+            bob.ledger.admit(
+                &mut bob.doc,
+                &alice.me,
+                vec![op],
+                proof.into_iter().collect(),
+                vec![],
+            );
+        }
+        // A few unsealed ops at the end: bob cannot hand those on.
+        let tail = alice.draw(3);
+        bob.ledger
+            .admit(&mut bob.doc, &alice.me, tail, vec![], vec![]);
+        let proven = bob.ledger.chain(&alice.me).unwrap().proven();
+        assert!(proven < 203);
+        let batches = bob.ledger.sync_batches(
+            &bob.doc,
+            &VersionVector::default(),
+            &bob.me,
+            &bob.key,
+            SYNC_BATCH_BYTES,
+        );
+        assert!(batches.len() > 5, "cut into several messages");
+        let mut carol = user("carol", 3);
+        for b in batches {
+            let size: usize = b.ops.iter().map(Op::estimated_size).sum();
+            assert!(size <= SYNC_BATCH_BYTES, "{size}");
+            assert_eq!(b.proofs.len(), 1);
+            assert_eq!(
+                b.proofs[0].seq,
+                b.ops.last().unwrap().seq,
+                "ends at its proof"
+            );
+            let a = carol
+                .ledger
+                .admit(&mut carol.doc, &bob.me, b.ops, b.proofs, b.certs);
+            assert!(a.refused.is_empty(), "{:?}", a.refused);
+        }
+        assert_eq!(carol.doc.version_vector().get(&alice.me), proven);
+        // Alice herself hands on everything, her tail signed on the spot.
+        let mut dave = user("dave", 4);
+        assert!(refusals(&dave.sync_from(&mut alice)).is_empty());
+        assert_eq!(dave.doc.version_vector().get(&alice.me), 203);
+    }
+
+    #[test]
+    fn live_sealing_is_paced_but_never_skips_a_finished_stroke() {
+        let mut alice = user("alice", 1);
+        let (add, _) = alice.doc.make(&alice.me, stroke(0.0));
+        alice.ledger.record_mine(&add);
+        assert!(
+            alice
+                .ledger
+                .seal_live(&alice.key, &alice.me, &[add], 0.0)
+                .is_some()
+        );
+        let grow = |alice: &mut User| {
+            let (op, _) = alice.doc.make(
+                &alice.me,
+                OpKind::Extend {
+                    element: 1,
+                    points: vec![Point::new(5.0, 5.0, 0.5)],
+                },
+            );
+            alice.ledger.record_mine(&op);
+            op
+        };
+        let op = grow(&mut alice);
+        assert!(
+            alice
+                .ledger
+                .seal_live(&alice.key, &alice.me, &[op], 10.0)
+                .is_none()
+        );
+        let op = grow(&mut alice);
+        assert!(
+            alice
+                .ledger
+                .seal_live(&alice.key, &alice.me, &[op], 10.0 + SEAL_EVERY_MS)
+                .is_some()
+        );
+        let mut sealed = 0;
+        for _ in 0..SEAL_EVERY_OPS {
+            let op = grow(&mut alice);
+            sealed += usize::from(
+                alice
+                    .ledger
+                    .seal_live(&alice.key, &alice.me, &[op], 300.0)
+                    .is_some(),
+            );
+        }
+        assert_eq!(sealed, 1, "at least every SEAL_EVERY_OPS ops");
+        let (finish, _) = alice.doc.make(&alice.me, OpKind::Finish { element: 1 });
+        alice.ledger.record_mine(&finish);
+        assert!(
+            alice
+                .ledger
+                .seal_live(&alice.key, &alice.me, &[finish], 301.0)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn local_ids_certify_themselves() {
+        let key = Keypair::from_seed([9; 32]);
+        let local = local_author(&key.public());
+        assert_eq!(self_certified_key(&local), Some(key.public()));
+        assert_eq!(self_certified_key(&PeerId("local-1234abcd".into())), None);
+        let mut early = User {
+            me: local.clone(),
+            doc: Document::new(),
+            ledger: Ledger::new(),
+            key,
+        };
+        let ops = early.draw(2);
+        let proof = early.ledger.seal(&early.key, &local).unwrap();
+        let mut bob = user("bob", 2);
+        let sender = PeerId("carol".into());
+        let a = bob
+            .ledger
+            .admit(&mut bob.doc, &sender, ops.clone(), vec![proof], vec![]);
+        assert!(a.refused.is_empty());
+        assert_eq!(bob.visible().len(), 2);
+        // The same ops under another key's local id do not check.
+        let other = local_author(&Keypair::from_seed([8; 32]).public());
+        let forged: Vec<Op> = ops
+            .iter()
+            .map(|op| Op {
+                author: other.clone(),
+                ..op.clone()
+            })
+            .collect();
+        let sig = early.ledger.seal(&early.key, &local).unwrap().sig;
+        let a = bob.ledger.admit(
+            &mut bob.doc,
+            &sender,
+            forged,
+            vec![Proof {
+                author: other,
+                seq: 2,
+                sig,
+            }],
+            vec![],
+        );
+        assert_eq!(refusals(&[a]), vec![TrustError::BadProof]);
+    }
+
+    #[test]
+    fn stored_ops_keep_their_proofs_and_their_chain() {
+        let (mut alice, mut bob) = (user("alice", 1), user("bob", 2));
+        let ops = alice.draw(5);
+        let proof = alice.ledger.seal(&alice.key, &alice.me).unwrap();
+        bob.ledger.admit(
+            &mut bob.doc,
+            &alice.me,
+            ops.clone(),
+            vec![proof.clone()],
+            vec![alice.cert()],
+        );
+        // Bob reloads: his storage gives back ops, proofs and certificates.
+        let saved_ops: Vec<Op> = bob.doc.ops().cloned().collect();
+        let saved_proofs: Vec<Proof> = bob.ledger.proofs().collect();
+        let saved_certs: Vec<Certificate> = bob.ledger.certificates().cloned().collect();
+        let mut reloaded = user("bob-again", 2);
+        for c in saved_certs {
+            reloaded.ledger.remember(c);
+        }
+        let forged = Proof {
+            seq: 2,
+            ..proof.clone()
+        };
+        let changes = reloaded.ledger.load(
+            &mut reloaded.doc,
+            saved_ops,
+            saved_proofs.into_iter().chain([forged]),
+        );
+        assert_eq!(changes.integrated, 5);
+        let chain = reloaded.ledger.chain(&alice.me).unwrap();
+        assert_eq!(
+            chain.proofs.keys().copied().collect::<Vec<_>>(),
+            vec![5],
+            "the bad one dropped"
+        );
+        // Alice's next ops, handed over by someone else, continue the stored chain.
+        let more = alice.draw(2);
+        let proof = alice.ledger.seal(&alice.key, &alice.me).unwrap();
+        let a = reloaded
+            .ledger
+            .admit(&mut reloaded.doc, &bob.me, more, vec![proof], vec![]);
+        assert!(a.refused.is_empty(), "{:?}", a.refused);
+        assert_eq!(reloaded.visible().len(), 7);
+        // And he hands all of it on.
+        let mut carol = user("carol", 3);
+        assert!(refusals(&carol.sync_from(&mut reloaded)).is_empty());
+        assert_eq!(carol.visible().len(), 7);
+    }
+
+    #[test]
+    fn keys_and_signatures_refuse_bad_hex() {
+        let key = Keypair::from_seed([3; 32]).public();
+        let text = format!("\"{key}\"");
+        assert_eq!(text.len(), 66);
+        let back: PublicKey = serde_json_from(&text).unwrap();
+        assert_eq!(back, key);
+        for bad in [
+            "\"\"",
+            "\"zz\"",
+            "12",
+            &format!("\"{key}00\""),
+            &text.replace('a', "g"),
+        ] {
+            if bad != text {
+                assert!(serde_json_from::<PublicKey>(bad).is_err(), "{bad}");
+            }
+        }
+        // An all-zero key is not a point a signature can check against.
+        assert!(!PublicKey([0; 32]).verifies(b"x", &Signature([0; 64])));
+    }
+
+    fn serde_json_from<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+}
