@@ -62,8 +62,12 @@ function installHostile({ roomId, username, key }) {
       } catch {
         return;
       }
+      if (message?.hello?.cert) peer.cert = message.hello.cert;
       for (const op of message?.ops?.ops ?? []) {
         if ((peer.have[op.author] ?? 0) < op.seq) peer.have[op.author] = op.seq;
+        // Each author's ops in order, as far as they run without a gap (to forge a chain on).
+        const ops = (peer.ops[op.author] ??= []);
+        if (op.seq === ops.length + 1) ops.push(op);
       }
     };
     if (channel.label === 'drawing') {
@@ -80,7 +84,7 @@ function installHostile({ roomId, username, key }) {
     const old = h.peers[user.id];
     if (old) old.pc.close();
     const pc = new RTCPeerConnection({ iceServers: [] });
-    const peer = { username: user.username, pc, drawing: null, cursors: null, remoteSet: false, queued: [], gone: false, received: 0, have: {} };
+    const peer = { username: user.username, pc, drawing: null, cursors: null, remoteSet: false, queued: [], gone: false, received: 0, have: {}, ops: {} };
     h.peers[user.id] = peer;
     pc.onicecandidate = (e) => {
       if (e.candidate) relay(user.id, 'ice-candidate', e.candidate.toJSON());
@@ -247,9 +251,24 @@ export class Hostile {
     );
   }
 
+  /** The server's certificate of its key (from POST /access), once the server issues them. */
+  async certificate() {
+    return this.page.evaluate(() => window.__hostile.certificate);
+  }
+
+  /** The certificate `peerId` sent in its hello, if any. */
+  async certificateOf(peerId) {
+    return this.page.evaluate((p) => window.__hostile.peers[p]?.cert ?? null, peerId);
+  }
+
   /** The highest seq of `author` that `peerId` has sent it (by sync or live). */
   async have(peerId, author) {
     return this.page.evaluate(([p, a]) => window.__hostile.peers[p]?.have[a] ?? 0, [peerId, author]);
+  }
+
+  /** `author`'s ops from seq 1 as `peerId` sent them, as far as they run without a gap. */
+  async opsOf(peerId, author) {
+    return this.page.evaluate(([p, a]) => window.__hostile.peers[p]?.ops[a] ?? [], [peerId, author]);
   }
 
   /** Waits until `peerId` has sent it at least `seq` of `author`'s ops. */
@@ -319,8 +338,8 @@ export class Forger {
     this.key = forge(['key', seed]).trim();
   }
 
-  sign(messages) {
-    const out = forge(['sign'], JSON.stringify({ seed: this.seed, messages }));
+  sign(messages, certs = []) {
+    const out = forge(['sign'], JSON.stringify({ seed: this.seed, messages, certs }));
     const texts = out.split('\n').filter((line) => line.length > 0);
     if (texts.length !== messages.length) {
       throw new Error(`forge sign: ${messages.length} messages in, ${texts.length} texts out`);

@@ -15,9 +15,11 @@
 // fence (V8 quotes the text in its JSON.parse error) proves everything before it was received and
 // processed. Where the app logs why it refused something, that reason is awaited too.
 //
-// Signing (the lead's Ed25519 work): once `shared/examples/forge.rs` exists, the hostile peer's
-// own ops are sent signed by its own key, so the bounds are what rejects them; attacks 5 and 6
-// (invented and departed authors) are only refused with signatures and are skipped without.
+// Signing (shared/src/signing.rs): when the forge tool (shared/examples/forge.rs) exists and the
+// server certifies the hostile peer's key at POST /access, its ops are sent signed with its own
+// key (by the forge tool, never by JavaScript), so what rejects them is the bounds, not a missing
+// signature. Attacks 5 and 6 (invented and departed authors) are only refused with signatures:
+// without certificates they are skipped ('waiting for signing').
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -33,6 +35,7 @@ import {
   elementCount,
   inRoom,
   join,
+  nextFrames,
   peerIds,
   setWidth,
   waitForElements,
@@ -43,8 +46,7 @@ import { Forger, joinHostile } from '../lib/hostile.mjs';
 import { REPO_ROOT } from '../lib/server.mjs';
 
 const PREFIX = 'hostile_peer';
-const SIGNING = existsSync(joinPath(REPO_ROOT, 'shared', 'examples', 'forge.rs'));
-const NEEDS_SIGNING = SIGNING ? false : 'waiting for signing';
+const FORGE = existsSync(joinPath(REPO_ROOT, 'shared', 'examples', 'forge.rs'));
 
 const ALICE = '#e03131';
 const BOB = '#1971c2';
@@ -205,10 +207,14 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
 
     await round('before the hostile peer');
 
-    const forger = SIGNING ? new Forger() : null;
+    const forger = FORGE ? new Forger() : null;
     const mallory = await joinHostile(t, browser, server, room, { prefix: PREFIX, key: forger?.key });
     users.push(mallory.user);
     const M = mallory.id;
+    const certificate = await mallory.certificate();
+    const signing = Boolean(forger && certificate);
+    const needsSigning = signing ? false : 'waiting for signing';
+    t.diagnostic(signing ? 'the server certified the hostile key: its ops go signed' : 'no certificates yet: ops go unsigned, attacks 5 and 6 skipped');
     await mallory.waitForOpen(aliceId);
     await mallory.waitForOpen(bobId);
     await waitForPeers(alice, 2);
@@ -219,7 +225,15 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
     ];
 
     // Texts of messages: signed with the hostile key once signing exists, plain JSON before.
-    const texts = (messages) => (forger ? forger.sign(messages) : messages.map((ops) => JSON.stringify({ ops: { ops } })));
+    const texts = (messages) => (signing ? forger.sign(messages, [certificate]) : messages.map((ops) => JSON.stringify({ ops: { ops } })));
+    // The hostile peer's own chain so far: the forge tool chains an author from its seq 1, so
+    // each signing of its own ops passes the whole chain and keeps the new messages' texts.
+    const ownChain = [];
+    const ownTexts = (messages) => {
+      const all = texts([...ownChain, ...messages]);
+      ownChain.push(...messages);
+      return all.slice(all.length - messages.length);
+    };
     let fences = 0;
     /** Sends `items` to one honest page, then a fence; resolves once the page has processed all. */
     const deliver = async (peer, items, { channel = 'drawing' } = {}) => {
@@ -324,7 +338,7 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       const a = inForbidden(0.3, 0.9);
       const b = inForbidden(0.6, 0.9);
       const c = inForbidden(0.9, 0.9);
-      const [t1, t2, t3] = texts([[add(M, 1, 1, [a], CYAN)], [extend(M, 2, 2, 1, [b, c])], [finish(M, 3, 3, 1)]]);
+      const [t1, t2, t3] = ownTexts([[add(M, 1, 1, [a], CYAN)], [extend(M, 2, 2, 1, [b, c])], [finish(M, 3, 3, 1)]]);
       for (const peer of honest) {
         const ops = await peer.user.page.evaluate(() => Number(document.body.dataset.ops));
         await deliver(peer, [t3, t2]);
@@ -339,13 +353,33 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       for (const peer of honest) await deliver(peer, [t1, t2, t3]);
       for (const peer of honest) assert.equal(await elementCount(peer.user), strokes.length + 1, `${peer.user.name}: duplicates ignored`);
       // It withdraws its stroke (its own undo), so the honest work is all that remains.
-      const [, , , t4] = texts([[add(M, 1, 1, [a], CYAN)], [extend(M, 2, 2, 1, [b, c])], [finish(M, 3, 3, 1)], [undo(M, 4, 4, 1)]]);
+      const [t4] = ownTexts([[undo(M, 4, 4, 1)]]);
       for (const peer of honest) {
         await deliver(peer, [t4]);
         await waitForElements(peer.user, strokes.length);
       }
       await round('after out-of-order ops');
       await healthy('out of order');
+    });
+
+    await t.test('ops in a present peer\'s name are dropped', async () => {
+      // Alice's and bob's next ops, handed over by the hostile peer: a present author's ops only
+      // come from that author, and nobody hands me ops in my own name.
+      const aliceNext = (await mallory.have(aliceId, aliceId)) + 1;
+      const bobNext = (await mallory.have(bobId, bobId)) + 1;
+      const inTheirNames = [
+        [add(aliceId, aliceNext, 40, [inForbidden(0.2, 0.7), inForbidden(0.8, 0.7)])],
+        [add(bobId, bobNext, 40, [inForbidden(0.2, 0.75), inForbidden(0.8, 0.75)])],
+      ].map((ops) => JSON.stringify({ ops: { ops } }));
+      for (const peer of honest) {
+        const from = peer.warn.mark();
+        await deliver(peer, inTheirNames);
+        for (const author of [aliceId, bobId]) {
+          assert.equal(peer.warn.count(new RegExp(`dropped an op by ${author} handed over by ${M}`), from), 1, `${peer.user.name} dropped the op in ${author === aliceId ? 'alice' : 'bob'}'s name`);
+        }
+      }
+      await round('after ops in their names');
+      await healthy('present authors');
     });
 
     await t.test('3. a clear naming alice at u64::MAX and erases of her next 10,000 ops hide nothing', async () => {
@@ -365,8 +399,7 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
         [erase(M, 7, lamport, ids.slice(6667))],
         [clear(M, 8, lamport, { [aliceId]: have + 10_000, [bobId]: 1 })],
       ];
-      const own = [[add(M, 1, 1, [inForbidden(0.3, 0.9)], CYAN)], [extend(M, 2, 2, 1, [inForbidden(0.6, 0.9), inForbidden(0.9, 0.9)])], [finish(M, 3, 3, 1)], [undo(M, 4, 4, 1)]];
-      const futureTexts = texts([...own, ...future]).slice(own.length);
+      const futureTexts = ownTexts(future);
       for (const text of futureTexts) assert.ok(text.length <= MAX_MESSAGE_BYTES, `an erase message of ${text.length} bytes fits`);
       for (const peer of honest) {
         const from = peer.warn.mark();
@@ -380,31 +413,42 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
     });
 
     await t.test('4. 120,000 gapped ops flood the waiting room while alice and bob draw', async () => {
+      // 100 messages of 1,200 consecutive ops each (one run of its chain per message, as a signed
+      // chain needs), every run starting 2,000 seqs after the last: far ahead of its seq 8, within
+      // the step bound, and never contiguous, so none can ever be integrated.
       const FLOOD = 120_000;
-      const first = 1_000_000; // far ahead of its seq 8, within the step bound
-      const ops = Array.from({ length: FLOOD }, (_, i) => add(M, first + 2 * i, 20, [inForbidden((i % 97) / 97, (i % 89) / 89)]));
-      const messages = chunks(ops, 1200);
-      const floodTexts = SIGNING ? null : messages.map((m) => JSON.stringify({ ops: { ops: m } }));
-      assert.ok(floodTexts === null || floodTexts.every((x) => x.length <= MAX_MESSAGE_BYTES), 'every flood message fits 256 KiB');
+      const PER_MESSAGE = 1200;
+      const first = 1_000_000;
+      const messages = chunks(Array.from({ length: FLOOD }, (_, i) => i), PER_MESSAGE).map((run, k) =>
+        run.map((i) => add(M, first + k * 2000 + (i % PER_MESSAGE), 20, [inForbidden((i % 97) / 97, (i % 89) / 89)])),
+      );
+      const floodTexts = ownTexts(messages);
+      assert.ok(floodTexts.every((x) => x.length <= MAX_MESSAGE_BYTES), 'every flood message fits 256 KiB');
       assert.ok(messages.every((m) => m.length <= MAX_OPS_PER_MESSAGE));
-      const overBudget = new RegExp(`dropped an op from ${M}: the sender's budget of waiting ops or new authors is used up`);
+      const overBudget = new RegExp(`${M}: (the sender's budget of waiting ops or new authors is used up|too many ops waiting from this sender)`);
       const marks = honest.map((p) => p.warn.mark());
       const t0 = Date.now();
-      const flood = Promise.all(honest.map((peer) => deliver(peer, floodTexts ?? forger.sign(messages))));
+      const flood = Promise.all(honest.map((peer) => deliver(peer, floodTexts)));
       await round('drawing during the flood');
       await flood;
+      t.diagnostic(`flood of ${FLOOD} ops to each of 2 pages delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       await round('drawing after the flood');
-      // 4 parked future ops (attack 3) + the flood: all beyond the per-sender budget dropped.
-      const expected = FLOOD - (MAX_PARKED_PER_SENDER - 4);
       for (const [i, peer] of honest.entries()) {
         const n = peer.warn.count(overBudget, marks[i]);
-        assert.equal(n, expected, `${peer.user.name}: ${n} flood ops refused over budget, expected ${expected}`);
+        if (signing) {
+          assert.ok(n >= 1, `${peer.user.name}: the flood went over the sender's budget of waiting ops`);
+        } else {
+          // The document parks each op past a gap: 4 future ops (attack 3) and then the flood up
+          // to the sender's budget; every op beyond it is refused, one warning each.
+          const expected = FLOOD - (MAX_PARKED_PER_SENDER - 4);
+          assert.equal(n, expected, `${peer.user.name}: ${n} flood ops refused over budget, expected ${expected}`);
+        }
+        t.diagnostic(`${peer.user.name}: ${n} over-budget warnings`);
       }
-      t.diagnostic(`flood of ${FLOOD} ops to each of 2 pages: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       await healthy('flood');
     });
 
-    await t.test('5. 50,000 invented authors show nowhere', { skip: NEEDS_SIGNING }, async () => {
+    await t.test('5. 50,000 invented authors show nowhere', { skip: needsSigning }, async () => {
       const AUTHORS = 50_000;
       const ops = Array.from({ length: AUTHORS }, (_, i) => add(`ghost-${i}`, 1, 20, [inForbidden((i % 101) / 101, (i % 83) / 83)]));
       const messages = chunks(ops, 1200);
@@ -419,7 +463,7 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await healthy('invented authors');
     });
 
-    await t.test('6. ops forged in a departed peer\'s name take no effect', { skip: NEEDS_SIGNING }, async () => {
+    await t.test('6. ops forged in a departed peer\'s name take no effect', { skip: needsSigning }, async () => {
       const dave = await join(t, browser, room, 'dave', { prefix: PREFIX, users });
       await waitForPeers(dave, 3);
       const daveId = await mallory.peerNamed('dave');
@@ -434,23 +478,35 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
         await waitForElements(u, strokes.length);
         await waitForStroke(u, { selector: CANVAS, points: d.check, color: DAVE });
       }
-      const daveHas = await mallory.waitForHave(daveId, daveId, 3);
       dave.assertHealthy();
       await dave.close();
       await waitForPeers(alice, 2);
       await waitForPeers(bob, 2);
+      // Dave's chain as he sent it to the hostile peer (all of it: he is gone).
+      const daveOps = await mallory.opsOf(daveId, daveId);
+      const daveHas = await mallory.have(daveId, daveId);
+      assert.ok(daveHas >= 3 && daveOps.length === daveHas, `the hostile peer holds dave's ${daveHas} ops (${daveOps.length} in order)`);
       const aliceStroke = strokes.find((s) => s.by === 'alice');
-      const aliceFirst = { author: aliceId, seq: 1 };
       const forged = [
         [add(daveId, daveHas + 1, 30, [inForbidden(0.5, 0.5), inForbidden(0.9, 0.6)])],
         [finish(daveId, daveHas + 2, 31, daveHas + 1)],
-        [erase(daveId, daveHas + 3, 32, [aliceFirst])],
+        [erase(daveId, daveHas + 3, 32, [{ author: aliceId, seq: 1 }])],
         [clear(daveId, daveHas + 4, 33, { [aliceId]: 4, [bobId]: 4 })],
       ];
-      for (const peer of honest) {
-        const from = peer.warn.mark();
-        await deliver(peer, texts(forged));
-        assert.ok(peer.warn.count(/dropped/, from) >= 2, `${peer.user.name} logged why it dropped the forged ops`);
+      // Dave's real chain and the forgeries after it, sealed with the hostile key: once without
+      // a certificate, once with dave's own (which names his key, not this one).
+      const daveCert = await mallory.certificateOf(daveId);
+      const variants = [texts([daveOps, ...forged]).slice(1)];
+      if (signing) {
+        assert.ok(daveCert, 'dave sent his certificate in his hello');
+        variants.push(forger.sign([daveOps, ...forged], [daveCert]).slice(1));
+      }
+      for (const variant of variants) {
+        for (const peer of honest) {
+          const from = peer.warn.mark();
+          await deliver(peer, variant);
+          assert.ok(peer.warn.count(/dropped/, from) >= 2, `${peer.user.name} logged why it dropped the forged ops`);
+        }
       }
       for (const u of [alice, bob]) {
         assert.equal(await elementCount(u), strokes.length, `${u.name}: the forged ops changed nothing`);
@@ -488,5 +544,68 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await screenshotAll([alice, bob, carol], `${PREFIX}-end`);
       t.diagnostic(`the whole scenario took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     });
+  });
+});
+
+// The guard against erases and clears "from the future" (shared/src/document.rs: one naming ops
+// with Lamport times not below its own hides nothing) is judged by the op's own Lamport time, which
+// its author chooses. A member of the room (signing cannot help: these are its own ops) sends a
+// clear and an erase naming alice's next ops with a Lamport time far ahead (within the step
+// bound); they wait for her ops, and once she has made them they are integrated, are "later" than
+// everything she did, and hide her work. Seen failing on main at ce8a927: alice and bob both show
+// 0 of alice's 2 strokes. Marked todo until the document judges "from the future" otherwise.
+const FUTURE_TODO = 'app bug: a clear or erase whose Lamport time is chosen far ahead hides the work it waited for';
+test('a clear and an erase naming alice\'s next ops, with a Lamport time far ahead, hide nothing', { timeout: 60_000, todo: FUTURE_TODO }, async (t) => {
+  const prefix = `${PREFIX}-future`;
+  await inRoom(t, { prefix }, async ({ server, room, browser, users }) => {
+    const alice = await join(t, browser, room, 'alice', { prefix, users });
+    const bob = await join(t, browser, room, 'bob', { prefix, users });
+    await waitForPeers(alice, 1);
+    await waitForPeers(bob, 1);
+    const [aliceId] = await peerIds(bob);
+    const warnings = [new Warnings(alice), new Warnings(bob)];
+    await chooseTool(alice, 'pen');
+    await chooseSwatch(alice, ALICE);
+    await setWidth(alice, 6);
+    const box = await canvasBox(alice.page, CANVAS);
+    const before = honestStroke(box, 0, 0);
+    await dragStroke(alice.page, before.drag, { selector: CANVAS });
+    for (const u of [alice, bob]) await waitForElements(u, 1);
+
+    const forger = FORGE ? new Forger() : null;
+    const mallory = await joinHostile(t, browser, server, room, { prefix, key: forger?.key });
+    users.push(mallory.user);
+    const M = mallory.id;
+    const bobId = await mallory.peerNamed('bob');
+    await mallory.waitForOpen(aliceId);
+    await mallory.waitForOpen(bobId);
+    const certificate = await mallory.certificate();
+    const messages = [];
+    const have = await mallory.waitForHave(aliceId, aliceId, 1);
+    const next = [1, 2, 3].map((k) => ({ author: aliceId, seq: have + k }));
+    const ahead = MAX_CLOCK_STEP - 1;
+    messages.push([erase(M, 1, ahead, next)], [clear(M, 2, ahead, { [aliceId]: have + 3 })]);
+    const out = forger && certificate ? forger.sign(messages, [certificate]) : messages.map((ops) => JSON.stringify({ ops: { ops } }));
+    for (const [i, id] of [aliceId, bobId].entries()) {
+      await mallory.sendAll(id, out);
+      await mallory.send(id, 'fence-future');
+      await warnings[i].waitFor(/"fence-future" is not valid JSON/, { what: 'the fence after the future erase and clear' });
+    }
+
+    // Alice draws one more stroke: an add, extends and a finish, at least 3 ops.
+    const after = honestStroke(box, 0, 1);
+    await dragStroke(alice.page, after.drag, { selector: CANVAS });
+    // Settled: alice's stroke is finished, and bob holds every op alice does (hers, and the
+    // hostile erase and clear once her ops let them in).
+    await alice.waitFor((n) => Number(document.body.dataset.ops) >= n, have + 3, 'alice\'s 3 more ops');
+    await nextFrames(alice);
+    const aliceOps = await alice.page.evaluate(() => document.body.dataset.ops);
+    await bob.waitFor((n) => document.body.dataset.ops === n, aliceOps, `bob to hold alice's ${aliceOps} ops`);
+    for (const u of [alice, bob]) {
+      assert.equal(await elementCount(u), 2, `${u.name}: both of alice's strokes still visible (ops: ${await u.page.evaluate(() => document.body.dataset.ops)})`);
+      await waitForStroke(u, { selector: CANVAS, points: before.check, color: ALICE });
+      await waitForStroke(u, { selector: CANVAS, points: after.check, color: ALICE });
+    }
+    for (const u of users) u.assertHealthy();
   });
 });
