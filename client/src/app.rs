@@ -29,6 +29,7 @@ use shared::document::Op;
 use shared::document::VersionVector;
 use shared::protocol::{ClientConfig, validate_username};
 use shared::room::{ROOM_ID_RANDOM_BYTES, RoomId};
+use shared::signing::{Keypair, Proof, PublicKey};
 use shared::sync::{CURSOR_RATE_HZ, ChannelMessage, MAX_MESSAGE_BYTES, SYNC_REFILL_MS, SyncBudget};
 use shared::view::View;
 use shared::{PeerId, User};
@@ -68,6 +69,8 @@ pub struct App {
     /// Numbers the streams this page opens (see `Live::stream_no`).
     next_stream: Cell<u64>,
     me: RefCell<Option<User>>,
+    /// The key my ops are signed with (the board holds its secret half), certified at sign-in.
+    public_key: PublicKey,
     /// The space bar is held: a drag pans instead of drawing.
     space: Cell<bool>,
     /// Where the open text input's text goes (screen point), while it is open.
@@ -133,13 +136,16 @@ impl App {
         let color = Color::from_palette((js_sys::Math::random() * f64::from(u32::MAX)) as u32);
         let ui = Ui::mount(mount, &username, color)?;
         let canvas = Canvas::new(ui.canvas().clone())?;
-        // Until the server names us, local ops are filed under a random id no server issues
-        // (they then travel like any departed author's ops).
-        let local_id = PeerId(format!(
-            "local-{:08x}",
-            (js_sys::Math::random() * f64::from(u32::MAX)) as u32
-        ));
-        let board = Rc::new(RefCell::new(Board::new(canvas, local_id, color)));
+        // The key my ops are signed with, for this page load. `getRandomValues` exists in every
+        // context (`crypto.subtle` only in secure ones), so plain-HTTP LANs sign too. Until the
+        // server names us, ops are filed under the key's own id.
+        let mut seed = [0u8; 32];
+        window
+            .crypto()?
+            .get_random_values_with_u8_array(&mut seed)?;
+        let key = Keypair::from_seed(seed);
+        let public_key = key.public();
+        let board = Rc::new(RefCell::new(Board::new(canvas, key, color)));
         let room = room_from(&window);
         let store = room.as_ref().ok().map(RoomStore::new);
         let presence = RefCell::new(Presence::new(ui.cursors().clone()));
@@ -213,6 +219,7 @@ impl App {
                 save_pending: Cell::new(false),
                 last_cursor_ms: Cell::new(f64::NEG_INFINITY),
                 cursor_pending: RefCell::new(None),
+                public_key,
                 sync_budget: RefCell::new(SyncBudget::default()),
                 deferred_hellos: RefCell::default(),
                 frame,
@@ -248,7 +255,7 @@ impl App {
         let old = self.live.borrow_mut().take();
         drop(old);
         self.ui.set_status(Status::Connecting, "Connecting…");
-        let access = signaling::request_access(&self.username).await;
+        let access = signaling::request_access(&self.username, self.public_key).await;
         if self.attempt.get() != attempt {
             return;
         }
@@ -259,10 +266,19 @@ impl App {
                 return self.retry(room, attempt, Status::Error, &why);
             }
         };
-        let finished = match self.board.try_borrow_mut() {
-            Ok(mut board) => board.set_me(access.user.id.clone()),
-            Err(_) => Vec::new(),
-        };
+        let certificate = access.certificate.clone();
+        let finished = self.update(|board| {
+            let finished = board.set_me(access.user.id.clone());
+            match certificate {
+                Some(cert) if cert.peer == access.user.id && cert.key == board.public_key() => {
+                    board.certify(cert)
+                }
+                _ => {
+                    crate::dom::warn("the server did not certify our key: peers will drop our ops")
+                }
+            }
+            finished
+        });
         self.broadcast_ops(finished);
         self.ui.set_username(&access.user.username);
         *self.me.borrow_mut() = Some(access.user.clone());
@@ -330,9 +346,34 @@ impl App {
             ));
             ClientConfig::default()
         });
+        self.trust_servers(config.cert_key);
         IceSettings {
             config,
             relay_only: self.relay_only,
+        }
+    }
+
+    /// Trusts certificates by our server's key, and by the keys it had before (remembered in
+    /// `localStorage`): a server restarted without `TOKEN_SECRET` certifies with a new key, and the
+    /// work of people certified by the old one must still check here.
+    fn trust_servers(&self, current: Option<PublicKey>) {
+        let storage = dom::window()
+            .ok()
+            .and_then(|w| w.local_storage().ok().flatten());
+        let remembered: Vec<PublicKey> = storage
+            .as_ref()
+            .and_then(|s| s.get_item(SERVER_KEYS).ok().flatten())
+            .and_then(|text| wire::decode(&text).ok())
+            .unwrap_or_default();
+        let keys = self.update(|board| {
+            remembered
+                .into_iter()
+                .chain(current)
+                .for_each(|key| board.trust_server(key));
+            board.trusted_servers().to_vec()
+        });
+        if let (Some(storage), Ok(text)) = (storage, wire::encode(&keys)) {
+            let _ = storage.set_item(SERVER_KEYS, &text);
         }
     }
 
@@ -570,7 +611,8 @@ impl App {
         let Some(mesh) = self.mesh() else {
             return;
         };
-        let texts = match encode_ops(ops) {
+        let proof = self.update(|b| b.seal(&ops, now_ms()));
+        let texts = match encode_ops(ops, proof) {
             Ok(texts) => texts,
             Err(err) => return crate::dom::warn(&format!("could not encode ops: {err}")),
         };
@@ -865,15 +907,13 @@ impl App {
         let Some(mesh) = self.mesh() else {
             return;
         };
-        let Ok(batches) = self.board.try_borrow().map(|b| b.sync_reply(&have)) else {
-            return;
-        };
+        let batches = self.update(|b| b.sync_reply(&have));
         // Encoded one batch at a time, as the channel drains.
-        let messages = batches.into_iter().filter_map(|ops| {
+        let messages = batches.into_iter().filter_map(|batch| {
             wire::encode(&ChannelMessage::Ops {
-                ops,
-                proofs: vec![],
-                certs: vec![],
+                ops: batch.ops,
+                proofs: batch.proofs,
+                certs: batch.certs,
             })
             .map_err(|err| crate::dom::warn(&format!("could not encode a sync batch: {err}")))
             .ok()
@@ -969,7 +1009,7 @@ impl App {
         loop {
             // The ops are picked and encoded now; the board is free again before the write.
             let begun = match self.board.try_borrow() {
-                Ok(board) => store.borrow_mut().begin_save(board.doc()),
+                Ok(board) => store.borrow_mut().begin_save(board.doc(), board.ledger()),
                 Err(_) => return self.schedule_save(),
             };
             let save = match begun {
@@ -993,7 +1033,7 @@ impl App {
         match storage::load(&room).await {
             Ok(loaded) => {
                 self.update(|board| {
-                    board.load(loaded.ops);
+                    board.load(loaded.ops, loaded.proofs, loaded.certs);
                     store.borrow_mut().loaded_into(loaded.records, board.doc());
                 });
                 if let Some(err) = loaded.problem {
@@ -1036,27 +1076,40 @@ fn now_ms() -> f64 {
 /// Milliseconds between a change and its save.
 const SAVE_DELAY_MS: i32 = 500;
 
-/// Ops as `ops` messages: all in one, or cut so each fits [`MAX_MESSAGE_BYTES`] (an op too large
-/// even alone is dropped with a warning: no peer would accept it).
-pub fn encode_ops(ops: Vec<Op>) -> Result<Vec<String>, String> {
+/// Where the server keys this browser has trusted are remembered (see `App::trust_servers`).
+const SERVER_KEYS: &str = "drawmesh:server-keys";
+
+/// Ops as `ops` messages, with `proof` (of the last op): all in one, or cut so each fits
+/// [`MAX_MESSAGE_BYTES`], the proof in the last (an op too large even alone is dropped with a
+/// warning: no peer would accept it).
+pub fn encode_ops(ops: Vec<Op>, proof: Option<Proof>) -> Result<Vec<String>, String> {
     // Every pointer event comes through here: encode the ops in place, no copy.
     let message = ChannelMessage::Ops {
         ops,
-        proofs: vec![],
+        proofs: proof.into_iter().collect(),
         certs: vec![],
     };
     let all = wire::encode(&message)?;
     if all.len() <= MAX_MESSAGE_BYTES {
         return Ok(vec![all]);
     }
-    let ChannelMessage::Ops { ops, .. } = message else {
+    let ChannelMessage::Ops {
+        ops, mut proofs, ..
+    } = message
+    else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for op in ops {
+    let last = ops.len().saturating_sub(1);
+    for (i, op) in ops.into_iter().enumerate() {
+        let proofs = if i == last {
+            std::mem::take(&mut proofs)
+        } else {
+            Vec::new()
+        };
         let text = wire::encode(&ChannelMessage::Ops {
             ops: vec![op],
-            proofs: vec![],
+            proofs,
             certs: vec![],
         })?;
         if text.len() <= MAX_MESSAGE_BYTES {

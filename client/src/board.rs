@@ -12,8 +12,10 @@
 //! So a pointer event costs a few segments, not a repaint of 20,000 strokes.
 //!
 //! Everything from a peer is untrusted: its size is checked before it is copied or parsed, its
-//! fields are bounded by [`ChannelMessage::validate`], and an op is only integrated when
-//! [`accept_op`] allows its author to reach us through that peer.
+//! fields are bounded by [`ChannelMessage::validate`], an op is only considered when
+//! [`accept_op`] allows its author to reach us through that peer, and only integrated when the
+//! [`Ledger`] finds it signed by its author (see [`shared::signing`]). My own ops are chained and
+//! signed here too, with a key made for this page load.
 
 use crate::canvas::{Canvas, PenInput, paint_element};
 use crate::tools::{DEFAULT_WIDTH, ERASER_RADIUS, Tool, clamp_width, text_size};
@@ -22,10 +24,11 @@ use shared::PeerId;
 use shared::color::Color;
 use shared::document::{
     Changes, Document, Element, MAX_POINTS_PER_OP, MAX_TEXT_CHARS, Op, OpId, OpKind, Replica, Seq,
-    Shape, VersionVector, batches,
+    Shape, VersionVector,
 };
 use shared::geometry::Point;
 use shared::shapes::{Bounds, bounds, hits};
+use shared::signing::{Certificate, Keypair, Ledger, Proof, PublicKey, SignedBatch, local_author};
 use shared::sync::{ChannelMessage, MAX_MESSAGE_BYTES, MessageError, SYNC_BATCH_BYTES, accept_op};
 use shared::view::View;
 use std::cell::Cell;
@@ -58,11 +61,12 @@ impl std::error::Error for ReceiveError {}
 pub enum Received {
     /// The peer's summary: answer with [`Board::sync_reply`].
     Hello(VersionVector),
-    /// Ops, integrated (or dropped, when their author may not reach us through this peer).
+    /// Ops, integrated (or dropped, when their author may not reach us through this peer, or
+    /// their signature does not check, or the document refuses them).
     Ops {
         /// Ops the document integrated (duplicates and parked ops count 0).
         integrated: usize,
-        /// Ops refused by [`accept_op`].
+        /// Ops refused.
         dropped: usize,
     },
     /// A liveness ping: nothing to do.
@@ -94,6 +98,10 @@ pub struct Board {
     canvas: Canvas,
     committed: Canvas,
     replica: Replica,
+    /// Whose key signs for whom, every author's chain, and the proofs to hand on.
+    ledger: Ledger,
+    /// My signing key: made when the page loads, never stored.
+    key: Keypair,
     view: View,
     tool: Tool,
     color: Color,
@@ -114,8 +122,10 @@ pub struct Board {
 }
 
 impl Board {
-    /// An empty board on `canvas`, drawing as `me` in `color`.
-    pub fn new(canvas: Canvas, me: PeerId, color: Color) -> Board {
+    /// An empty board on `canvas`, signing with `key` and drawing in `color`; until
+    /// [`Board::set_me`] names me, my ops are filed under the key's own id ([`local_author`]).
+    pub fn new(canvas: Canvas, key: Keypair, color: Color) -> Board {
+        let me = local_author(&key.public());
         let (w, h) = canvas.css_size();
         // A detached canvas only fails without a document, and then `canvas` could not exist.
         let committed = Canvas::detached(w, h, canvas.pixel_ratio())
@@ -124,6 +134,8 @@ impl Board {
             canvas,
             committed,
             replica: Replica::new(me),
+            ledger: Ledger::new(),
+            key,
             view: View::default(),
             tool: Tool::Pen,
             color,
@@ -169,10 +181,43 @@ impl Board {
         if let Some(Drag::Stroke(element)) = self.drag.take() {
             out.push(self.perform(OpKind::Finish { element }));
         }
+        // Whatever the old id made is signed as it stands, so it can be handed on for ever.
+        self.ledger.seal(&self.key, &self.replica.me);
         self.replica.me = me;
         self.replica.history = Default::default();
         self.changed = true;
         out
+    }
+
+    /// My public key (for the server to certify).
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public()
+    }
+
+    /// Trusts certificates signed by this server key (from `/config`).
+    pub fn trust_server(&mut self, key: PublicKey) {
+        self.ledger.trust_server(key);
+    }
+
+    /// The server keys trusted (to remember them across reloads).
+    pub fn trusted_servers(&self) -> &[PublicKey] {
+        self.ledger.servers()
+    }
+
+    /// Takes my own certificate, straight from my server.
+    pub fn certify(&mut self, cert: Certificate) {
+        self.ledger.remember(cert);
+    }
+
+    /// The ledger (for saving proofs and certificates with the ops).
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// A proof to send with `ops` I am broadcasting at `now_ms`, when one is due.
+    pub fn seal(&mut self, ops: &[Op], now_ms: f64) -> Option<Proof> {
+        let me = self.replica.me.clone();
+        self.ledger.seal_live(&self.key, &me, ops, now_ms)
     }
 
     /// The current tool.
@@ -335,6 +380,8 @@ impl Board {
         self.live
             .retain(|id| id.author == *me || in_room(&id.author));
         let settled = before - self.live.len();
+        // What senders who left had waiting for a chain will not be completed by them.
+        self.ledger.retain_senders(|p| in_room(p));
         if settled > 0 {
             self.repaint_pending = true;
             self.frame_pending = true;
@@ -384,6 +431,7 @@ impl Board {
 
     fn perform(&mut self, kind: OpKind) -> Op {
         let (op, changes) = self.replica.perform(kind);
+        self.ledger.record_mine(&op, &self.key);
         self.absorb(changes);
         op
     }
@@ -552,6 +600,7 @@ impl Board {
     /// Undoes my latest op, if any; returns the op to broadcast.
     pub fn undo(&mut self) -> Option<Op> {
         let (op, changes) = self.replica.undo()?;
+        self.ledger.record_mine(&op, &self.key);
         self.absorb(changes);
         Some(op)
     }
@@ -559,6 +608,7 @@ impl Board {
     /// Redoes my latest undo, if any; returns the op to broadcast.
     pub fn redo(&mut self) -> Option<Op> {
         let (op, changes) = self.replica.redo()?;
+        self.ledger.record_mine(&op, &self.key);
         self.absorb(changes);
         Some(op)
     }
@@ -566,6 +616,7 @@ impl Board {
     /// Clears what I can see; returns the op to broadcast.
     pub fn clear(&mut self) -> Op {
         let (op, changes) = self.replica.clear();
+        self.ledger.record_mine(&op, &self.key);
         self.absorb(changes);
         op
     }
@@ -589,37 +640,44 @@ impl Board {
     pub fn hello(&self) -> ChannelMessage {
         ChannelMessage::Hello {
             have: self.replica.doc.version_vector(),
-            cert: None,
+            cert: self.ledger.certificate(&self.replica.me).cloned(),
         }
     }
 
-    /// What a peer that has `have` lacks, in batches of at most [`SYNC_BATCH_BYTES`] (by
-    /// estimate), each author's ops in order.
-    pub fn sync_reply(&self, have: &VersionVector) -> Vec<Vec<Op>> {
-        let missing = self.replica.doc.missing_from(have);
-        batches(&missing, SYNC_BATCH_BYTES)
-            .into_iter()
-            .map(|batch| batch.into_iter().cloned().collect())
-            .collect()
+    /// What a peer that has `have` lacks, signed, in batches of at most [`SYNC_BATCH_BYTES`] (by
+    /// estimate), each author's ops in order (see [`Ledger::sync_batches`]).
+    pub fn sync_reply(&mut self, have: &VersionVector) -> Vec<SignedBatch> {
+        let me = self.replica.me.clone();
+        self.ledger
+            .sync_batches(&self.replica.doc, have, &me, &self.key, SYNC_BATCH_BYTES)
     }
 
-    /// Integrates ops from storage: each validated, the bad ones skipped. Returns how many
-    /// were integrated.
-    pub fn load(&mut self, ops: Vec<Op>) -> usize {
+    /// Integrates ops from storage, with the proofs and certificates saved beside them: each op
+    /// validated (the bad ones skipped) and chained, so the ops can be handed on with their
+    /// proofs. Returns how many were integrated.
+    pub fn load(&mut self, ops: Vec<Op>, proofs: Vec<Proof>, certs: Vec<Certificate>) -> usize {
         // One repaint of the committed layer at the next frame, rather than each finished stroke
         // painted onto it as it comes and then the repaint (20,000 strokes of 100 points: 5 s
         // in all instead of 15 s).
         self.repaint_pending = true;
-        let mut integrated = 0;
-        for op in ops {
-            if let Err(err) = op.validate() {
-                crate::dom::warn(&format!("stored op skipped: {err}"));
-                continue;
-            }
-            let changes = self.replica.doc.apply(op);
-            integrated += changes.integrated;
-            self.absorb(changes);
+        let mut ops: Vec<Op> = ops
+            .into_iter()
+            .filter(|op| match op.validate() {
+                Ok(()) => true,
+                Err(err) => {
+                    crate::dom::warn(&format!("stored op skipped: {err}"));
+                    false
+                }
+            })
+            .collect();
+        // Chains run in seq order; records hold ops in no particular order.
+        ops.sort_by(|a, b| (&a.author, a.seq).cmp(&(&b.author, b.seq)));
+        for cert in certs {
+            self.ledger.remember(cert);
         }
+        let changes = self.ledger.load(&mut self.replica.doc, ops, proofs);
+        let integrated = changes.integrated;
+        self.absorb(changes);
         // Loaded strokes are as drawn as they will get: commit them all. The load arrives while
         // the page is in use, so a stroke I am drawing stays live.
         self.settle_live(|_| false);
@@ -660,34 +718,47 @@ impl Board {
             .map_err(|why| ReceiveError::Rejected(MessageError::Malformed(why)))?;
         message.validate().map_err(ReceiveError::Rejected)?;
         Ok(match message {
-            ChannelMessage::Hello { have, .. } => Received::Hello(have),
+            ChannelMessage::Hello { have, cert } => {
+                match cert {
+                    Some(cert) if cert.peer == *from => {
+                        if let Err(why) = self.ledger.learn(&cert) {
+                            crate::dom::warn(&format!("{from}'s certificate refused: {why}"));
+                        }
+                    }
+                    Some(_) => crate::dom::warn(&format!("{from} sent someone else's certificate")),
+                    None => crate::dom::warn(&format!("{from} sent no certificate")),
+                }
+                Received::Hello(have)
+            }
             ChannelMessage::Cursor { at, color } => Received::Cursor { at, color },
             // The mesh answers pings itself; one that gets here means nothing.
             ChannelMessage::Ping => Received::Ping,
-            ChannelMessage::Ops { ops, .. } => {
-                let (mut integrated, mut dropped) = (0, 0);
-                for op in ops {
-                    if !accept_op(&self.replica.me, from, &op.author, &in_room) {
-                        crate::dom::warn(&format!(
-                            "dropped an op by {} handed over by {from}",
-                            op.author
-                        ));
-                        dropped += 1;
-                        continue;
-                    }
-                    // The document bounds clocks and the sender's budgets, and holds back ops
-                    // whose dependencies are not here yet (see `Document::apply_from`).
-                    match self.replica.doc.apply_from(op, Some(from)) {
-                        Ok(changes) => {
-                            integrated += changes.integrated;
-                            self.absorb(changes);
-                        }
-                        Err(why) => {
-                            crate::dom::warn(&format!("dropped an op from {from}: {why}"));
-                            dropped += 1;
-                        }
-                    }
+            ChannelMessage::Ops { ops, proofs, certs } => {
+                let before = ops.len();
+                let ops: Vec<Op> = ops
+                    .into_iter()
+                    .filter(|op| accept_op(&self.replica.me, from, &op.author, &in_room))
+                    .collect();
+                let mut dropped = before - ops.len();
+                if dropped > 0 {
+                    crate::dom::warn(&format!(
+                        "dropped {dropped} op(s) {from} may not hand over (their authors are \
+                         here, or me)"
+                    ));
                 }
+                // The ledger checks signatures and chains; the document bounds clocks and the
+                // sender's budgets and holds back ops whose dependencies are not here yet.
+                let admission = self
+                    .ledger
+                    .admit(&mut self.replica.doc, from, ops, proofs, certs);
+                for (author, count, why) in &admission.refused {
+                    crate::dom::warn(&format!(
+                        "dropped {count} op(s) by {author} from {from}: {why}"
+                    ));
+                    dropped += count;
+                }
+                let integrated = admission.changes.integrated;
+                self.absorb(admission.changes);
                 // A sync can carry the unfinished stroke of someone who left mid-stroke.
                 self.settle_live(&in_room);
                 Received::Ops {

@@ -12,6 +12,7 @@ use shared::protocol::{
     AccessRequest, AccessResponse, AddPeer, ClientConfig, Connected, ErrorBody, IceCandidate,
     RelayEvent, Relayed, RemovePeer, SessionDescription, event,
 };
+use shared::signing::PublicKey;
 use shared::{PeerId, RoomId};
 use std::cell::RefCell;
 use std::fmt;
@@ -46,10 +47,15 @@ impl fmt::Display for SignalingError {
 
 impl std::error::Error for SignalingError {}
 
-/// Asks for a token for `username`; the answer also names the user (our peer id).
-pub async fn request_access(username: &str) -> Result<AccessResponse, SignalingError> {
+/// Asks for a token for `username`; the answer also names the user (our peer id) and
+/// certifies `key`, the key our ops are signed with.
+pub async fn request_access(
+    username: &str,
+    key: PublicKey,
+) -> Result<AccessResponse, SignalingError> {
     let body = encode(&AccessRequest {
         username: username.to_owned(),
+        key: Some(key),
     })?;
     let response = send(Request::post(&format!("{API}/access")), Some(body)).await?;
     read_json(response).await

@@ -8,8 +8,12 @@
 //!
 //! **Layout.** Database `drawmesh` (version [`DB_VERSION`], created by its `upgradeneeded`), one
 //! object store `records` keyed by an auto-incremented `id`, with an index `room` on the room id.
-//! A record is `{ id, room: "<roomId>", ops: "<JSON array of ops>" }`: the ops encoded by
-//! [`crate::wire`] as one string, which stays compact and is cheap for the browser to clone.
+//! A record is `{ id, room: "<roomId>", ops: "<JSON array of ops>", trust: "<JSON>" }`: the ops
+//! encoded by [`crate::wire`] as one string, which stays compact and is cheap for the browser to
+//! clone, and beside them the proofs that sign them and their authors' certificates
+//! ([`shared::signing`]), so that after a reload this page can still hand them on to peers who
+//! check them. Records written before signing have no `trust`: their ops load and show here, but
+//! no peer would take them from us.
 //!
 //! **Append-only.** Saving must stay cheap however large the drawing grows (re-encoding 20,000
 //! strokes blocks the page for well over 100 ms), so each save writes just the ops made or
@@ -33,6 +37,7 @@
 use crate::wire;
 use shared::RoomId;
 use shared::document::{Document, Op, VersionVector};
+use shared::signing::{Certificate, Ledger, Proof};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
@@ -275,9 +280,9 @@ async fn transaction(mode: IdbTransactionMode) -> Result<IdbTransaction, Storage
 }
 
 /// A new record of `room` holding `ops` (a JSON array of ops).
-fn record(room: &str, ops: &str) -> Result<JsValue, StorageError> {
+fn record(room: &str, ops: &str, trust: &str) -> Result<JsValue, StorageError> {
     let record = js_sys::Object::new();
-    for (field, value) in [("room", room), ("ops", ops)] {
+    for (field, value) in [("room", room), ("ops", ops), ("trust", trust)] {
         js_sys::Reflect::set(&record, &field.into(), &value.into())
             .map_err(|err| StorageError::from_js(&err))?;
     }
@@ -286,10 +291,23 @@ fn record(room: &str, ops: &str) -> Result<JsValue, StorageError> {
 
 // ---- Loading ----
 
+/// The proofs and certificates saved with a record's ops.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Trust {
+    #[serde(default)]
+    proofs: Vec<Proof>,
+    #[serde(default)]
+    certs: Vec<Certificate>,
+}
+
 /// What a load found.
 pub struct Loaded {
     /// Every op stored for the room, in no particular order (the board validates each one).
     pub ops: Vec<Op>,
+    /// The proofs saved with them.
+    pub proofs: Vec<Proof>,
+    /// The certificates saved with them.
+    pub certs: Vec<Certificate>,
     /// Which records were read, and what they hold: for [`RoomStore::loaded_into`].
     pub records: LoadedRecords,
     /// A problem that did not stop the load: moving the room out of `localStorage` failed (its
@@ -336,9 +354,22 @@ pub async fn load(room: &RoomId) -> Result<Loaded, StorageError> {
         }
     };
     let mut ids = Vec::with_capacity(records.len());
+    let mut trust = Trust::default();
     for record in records {
         let id = js_sys::Reflect::get(&record, &"id".into()).unwrap_or(JsValue::UNDEFINED);
         let ops = js_sys::Reflect::get(&record, &"ops".into()).unwrap_or(JsValue::UNDEFINED);
+        if let Some(text) = js_sys::Reflect::get(&record, &"trust".into())
+            .ok()
+            .and_then(|t| t.as_string())
+        {
+            match wire::decode::<Trust>(&text) {
+                Ok(mut part) => {
+                    trust.proofs.append(&mut part.proofs);
+                    trust.certs.append(&mut part.certs);
+                }
+                Err(why) => crate::dom::warn(&format!("stored signatures unreadable: {why}")),
+            }
+        }
         let name = id
             .as_f64()
             .map_or_else(|| "?".to_owned(), |id| id.to_string());
@@ -359,6 +390,8 @@ pub async fn load(room: &RoomId) -> Result<Loaded, StorageError> {
     let stored = held(&ops);
     Ok(Loaded {
         ops,
+        proofs: trust.proofs,
+        certs: trust.certs,
         records: LoadedRecords { ids, stored },
         problem,
     })
@@ -379,7 +412,7 @@ async fn read(room: &str, migrate: &[(String, String)]) -> Result<Vec<JsValue>, 
         .map_err(|e| StorageError::from_js(&e))?;
     for (_, text) in migrate {
         store
-            .add(&record(room, text)?)
+            .add(&record(room, text, "{}")?)
             .map_err(|e| StorageError::from_js(&e))?;
     }
     let all = IdbKeyRange::only(&room.into())
@@ -487,6 +520,8 @@ pub struct RoomStore {
 pub struct Save {
     room: String,
     text: String,
+    /// The proofs and certificates for those ops, encoded.
+    trust: String,
     ops: usize,
     /// The records it replaces (a compaction), deleted in the same transaction.
     replaces: Vec<JsValue>,
@@ -515,7 +550,7 @@ impl Save {
             .object_store(RECORDS)
             .map_err(|e| StorageError::from_js(&e))?;
         store
-            .add(&record(&self.room, &self.text)?)
+            .add(&record(&self.room, &self.text, &self.trust)?)
             .map_err(|e| StorageError::from_js(&e))?;
         for id in &self.replaces {
             store.delete(id).map_err(|e| StorageError::from_js(&e))?;
@@ -559,7 +594,11 @@ impl RoomStore {
     /// Starts a save of what `doc` holds that is not stored yet: picks and encodes the ops now,
     /// so `doc` is free again at once. `None` when there is nothing new, or when a save is in
     /// flight: then the next [`RoomStore::end_save`] says to save again.
-    pub fn begin_save(&mut self, doc: &Document) -> Result<Option<Save>, StorageError> {
+    pub fn begin_save(
+        &mut self,
+        doc: &Document,
+        ledger: &Ledger,
+    ) -> Result<Option<Save>, StorageError> {
         if self.writing {
             self.again = true;
             return Ok(None);
@@ -572,10 +611,31 @@ impl RoomStore {
             return Ok(None);
         }
         let text = wire::encode(&ops).map_err(StorageError::Failed)?;
+        // The proofs of the ops written (a compaction writes every op, so every proof), and the
+        // certificates of their authors.
+        let since = if replaces.is_empty() {
+            self.saved.clone()
+        } else {
+            VersionVector::default()
+        };
+        let authors: std::collections::BTreeSet<_> = ops.iter().map(|op| &op.author).collect();
+        let trust = Trust {
+            proofs: ledger
+                .proofs()
+                .filter(|p| authors.contains(&p.author) && p.seq > since.get(&p.author))
+                .collect(),
+            certs: ledger
+                .certificates()
+                .filter(|c| authors.contains(&c.peer))
+                .cloned()
+                .collect(),
+        };
+        let trust = wire::encode(&trust).map_err(StorageError::Failed)?;
         self.writing = true;
         Ok(Some(Save {
             room: self.room.clone(),
             text,
+            trust,
             ops: ops.len(),
             replaces,
             covers: doc.version_vector(),

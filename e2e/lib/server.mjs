@@ -78,8 +78,15 @@ export async function startServer(t, options = {}) {
   };
 
   // No ICE servers unless a test says otherwise (args win over the environment): the tests
-  // run offline, and the server's default is a public STUN server.
-  const env = { ICE_SERVERS: '[]', ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' };
+  // run offline, and the server's default is a public STUN server. A server without
+  // TOKEN_SECRET keeps its certificate key in the artifacts, not in the home directory (one
+  // file for every such server of the run, so a restarted one keeps its key).
+  const env = {
+    ICE_SERVERS: '[]',
+    CERT_KEY_FILE: join(ARTIFACTS, 'state', 'cert-key'),
+    ...process.env,
+    RUST_LOG: process.env.RUST_LOG || 'info',
+  };
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[key];
     else env[key] = value;

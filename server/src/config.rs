@@ -29,6 +29,12 @@ pub struct Config {
     #[arg(long, env = "TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
 
+    /// Where the key that certifies browsers' signing keys is kept when TOKEN_SECRET is unset
+    /// (made on first start; with TOKEN_SECRET the key is derived from it instead). Default:
+    /// $XDG_STATE_HOME/drawmesh/cert-key or ~/.local/state/drawmesh/cert-key.
+    #[arg(long, env = "CERT_KEY_FILE")]
+    pub cert_key_file: Option<PathBuf>,
+
     /// How long an access token is valid, in seconds. Browsers renew theirs (same peer id)
     /// shortly before it runs out.
     #[arg(long, env = "DRAWMESH_TOKEN_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(5..=86_400))]
@@ -91,6 +97,7 @@ impl Config {
             port: 0,
             dist: PathBuf::from("dist"),
             token_secret: Some("test-secret".into()),
+            cert_key_file: None,
             token_ttl: 3600,
             ice_servers: IceServers::default(),
             turn_urls: Vec::new(),

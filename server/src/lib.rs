@@ -14,6 +14,7 @@
 //! the real server on port 0 with both.
 
 pub mod auth;
+pub mod certs;
 pub mod config;
 pub mod error;
 pub mod hub;
@@ -29,6 +30,7 @@ use axum::serve::ListenerExt;
 use config::Config;
 use hub::Hub;
 use shared::protocol::ClientConfig;
+use shared::signing::Keypair;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub hub: Hub,
     /// Token issuing and checking.
     pub tokens: Arc<Tokens>,
+    /// Certifies browsers' signing keys (see [`certs`]).
+    pub certifier: Arc<Keypair>,
     /// Served at `/config` (plus the user's TURN credentials, see [`turn`]).
     pub client_config: Arc<ClientConfig>,
     /// The TURN service whose credentials `/config` hands out, if configured.
@@ -61,8 +65,9 @@ impl AppState {
     /// cannot be reached at start.
     pub async fn new(config: &Config) -> Result<AppState, String> {
         let turn = config.turn()?.map(Arc::new);
-        let secret: Vec<u8> = match (&config.token_secret, &config.redis_url) {
-            (Some(s), _) if !s.is_empty() => s.as_bytes().to_vec(),
+        let configured = config.token_secret.as_deref().filter(|s| !s.is_empty());
+        let secret: Vec<u8> = match (configured, &config.redis_url) {
+            (Some(s), _) => s.as_bytes().to_vec(),
             (_, Some(_)) => {
                 return Err(
                     "--redis-url needs TOKEN_SECRET, the same on every server process: a \
@@ -79,6 +84,13 @@ impl AppState {
                 rand::random::<[u8; 64]>().to_vec()
             }
         };
+        let certifier = certs::certifier(
+            configured.map(str::as_bytes),
+            &config
+                .cert_key_file
+                .clone()
+                .unwrap_or_else(certs::default_file),
+        )?;
         let metrics = metrics::Metrics::new();
         let hub = match &config.redis_url {
             Some(url) => {
@@ -97,7 +109,9 @@ impl AppState {
             )),
             client_config: Arc::new(ClientConfig {
                 ice_servers: config.ice_servers.0.clone(),
+                cert_key: Some(certifier.public()),
             }),
+            certifier: Arc::new(certifier),
             turn,
             dist: Arc::new(config.dist.clone()),
             metrics,

@@ -39,7 +39,7 @@ fn main() {
             for ops in job.messages {
                 let mut proofs = Vec::new();
                 for op in &ops {
-                    ledger.record_mine(op);
+                    ledger.record_mine(op, &key);
                 }
                 let mut authors: Vec<_> = ops.iter().map(|op| op.author.clone()).collect();
                 authors.dedup();

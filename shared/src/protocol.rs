@@ -15,6 +15,7 @@
 //! ([`ErrorBody`]).
 
 use crate::room::RoomId;
+use crate::signing::{Certificate, PublicKey};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -59,6 +60,10 @@ pub struct User {
 pub struct AccessRequest {
     /// The display name to put in the token.
     pub username: String,
+    /// The public key the browser signs its ops with, to be certified (the tutorial's client
+    /// sends none and gets no certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PublicKey>,
 }
 
 /// Answer to `POST /access`. The tutorial's client reads only `token`; `user` lets our client
@@ -69,6 +74,9 @@ pub struct AccessResponse {
     pub token: String,
     /// The user the token names.
     pub user: User,
+    /// The server's certificate of the key the request named: the user's peer id signs with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Certificate>,
 }
 
 /// Why a username is refused.
@@ -254,6 +262,9 @@ pub struct IceServer {
 pub struct ClientConfig {
     /// ICE servers for every `RTCPeerConnection`; empty means host candidates only (LAN, localhost).
     pub ice_servers: Vec<IceServer>,
+    /// The key this service certifies peers' keys with: certificates signed by it are trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_key: Option<PublicKey>,
 }
 
 /// Every error answer's body: `{"error": "..."}`.
@@ -326,13 +337,23 @@ mod tests {
         golden(
             &AccessRequest {
                 username: "bob".into(),
+                key: None,
             },
             json!({"username": "bob"}),
+        );
+        let key = crate::signing::Keypair::from_seed([1; 32]).public();
+        golden(
+            &AccessRequest {
+                username: "bob".into(),
+                key: Some(key),
+            },
+            json!({"username": "bob", "key": key.to_string()}),
         );
         golden(
             &AccessResponse {
                 token: "a.b.c".into(),
                 user: alice(),
+                certificate: None,
             },
             json!({"token": "a.b.c", "user": {"id": alice().id.0, "username": "alice"}}),
         );
@@ -356,6 +377,7 @@ mod tests {
                     username: Some("u".into()),
                     credential: Some("c".into()),
                 }],
+                cert_key: None,
             },
             json!({"iceServers": [{"urls": ["turn:turn.example:3478"], "username": "u", "credential": "c"}]}),
         );

@@ -428,8 +428,10 @@ impl Ledger {
         total
     }
 
-    /// Notes an op I just made (already in the document): my chain moves on.
-    pub fn record_mine(&mut self, op: &Op) {
+    /// Notes an op I just made (already in the document): my chain moves on, and is signed
+    /// every [`SEAL_EVERY_OPS`] ops whether or not anyone is there to send them to, so that the
+    /// ops between two of my proofs always fit one message.
+    pub fn record_mine(&mut self, op: &Op, key: &Keypair) {
         let chain = self
             .chains
             .entry(op.author.clone())
@@ -437,6 +439,10 @@ impl Ledger {
         if op.seq == chain.seq + 1 {
             chain.head = Chain::next(&chain.head, op, &mut Vec::new());
             chain.seq = op.seq;
+            if chain.seq - chain.proven() >= SEAL_EVERY_OPS {
+                let sig = key.sign(&proof_message(&chain.head, chain.seq));
+                chain.proofs.insert(chain.seq, sig);
+            }
         }
     }
 
@@ -943,7 +949,7 @@ mod tests {
             (0..n)
                 .map(|i| {
                     let (op, _) = self.doc.make(&self.me, stroke(i as f32));
-                    self.ledger.record_mine(&op);
+                    self.ledger.record_mine(&op, &self.key);
                     op
                 })
                 .collect()
@@ -1068,10 +1074,10 @@ mod tests {
         // Mallory got alice's ops too, and now forges her 4th.
         for op in &ops {
             mallory.doc.apply(op.clone());
-            mallory.ledger.record_mine(op);
+            mallory.ledger.record_mine(op, &mallory.key);
         }
         let (forged, _) = mallory.doc.make(&alice.me, stroke(99.0));
-        mallory.ledger.record_mine(&forged);
+        mallory.ledger.record_mine(&forged, &mallory.key);
         let visible = bob.visible();
 
         // Without a proof: refused, since mallory is not alice.
@@ -1290,7 +1296,7 @@ mod tests {
                     width: 1.0,
                 },
             );
-            alice.ledger.record_mine(&op);
+            alice.ledger.record_mine(&op, &alice.key);
             let proof =
                 alice
                     .ledger
@@ -1343,7 +1349,7 @@ mod tests {
     fn live_sealing_is_paced_but_never_skips_a_finished_stroke() {
         let mut alice = user("alice", 1);
         let (add, _) = alice.doc.make(&alice.me, stroke(0.0));
-        alice.ledger.record_mine(&add);
+        alice.ledger.record_mine(&add, &alice.key);
         assert!(
             alice
                 .ledger
@@ -1358,7 +1364,7 @@ mod tests {
                     points: vec![Point::new(5.0, 5.0, 0.5)],
                 },
             );
-            alice.ledger.record_mine(&op);
+            alice.ledger.record_mine(&op, &alice.key);
             op
         };
         let op = grow(&mut alice);
@@ -1387,7 +1393,7 @@ mod tests {
         }
         assert_eq!(sealed, 1, "at least every SEAL_EVERY_OPS ops");
         let (finish, _) = alice.doc.make(&alice.me, OpKind::Finish { element: 1 });
-        alice.ledger.record_mine(&finish);
+        alice.ledger.record_mine(&finish, &alice.key);
         assert!(
             alice
                 .ledger

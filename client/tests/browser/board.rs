@@ -1,16 +1,18 @@
 //! The board: local tools, peer ops, undo and redo, resizes all end up as real pixels; peers'
 //! messages are checked before they touch the document.
 
-use crate::support::{board, board_of, drag, painted_pixels, pixel, pixel_at_css, rgba};
+use crate::support::{
+    board, board_of, cert_of, drag, from_peer, key_of, painted_pixels, pixel, pixel_at_css, rgba,
+};
 use client::board::{Board, ReceiveError, Received};
 use client::canvas::PenInput;
 use client::tools::Tool;
 use client::wire;
 use shared::color::Color;
 use shared::document::{Op, OpKind, Shape};
+use shared::signing::{Ledger, Proof, SignedBatch};
 use shared::sync::{ChannelMessage, MAX_MESSAGE_BYTES, MessageError, SYNC_BATCH_BYTES};
 use shared::{PeerId, Point};
-use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const RED: Color = Color::rgb(0xe0, 0x31, 0x31);
@@ -30,22 +32,36 @@ fn line(board: &mut Board, x0: f32, x1: f32, y: f32) -> Vec<Op> {
     drag(board, (x0, y), (x1, y))
 }
 
-/// A peer's text on its channel, with `present` the peers signaling knows.
-fn from_peer(
-    board: &mut Board,
-    from: &str,
-    text: &str,
-    present: &[&str],
-) -> Result<Received, ReceiveError> {
-    let present: Vec<PeerId> = present.iter().map(|s| id(s)).collect();
-    board.receive(&id(from), &JsValue::from_str(text), |p| present.contains(p))
+/// Ops as their authors would send or hand them on: each author's ops that start at its seq 1
+/// signed by that author (see `support::key_of`), with the authors' certificates.
+fn ops_text(ops: Vec<Op>) -> String {
+    let mut ledger = Ledger::new();
+    ops.iter()
+        .for_each(|op| ledger.record_mine(op, &key_of(&op.author.0)));
+    let mut authors: Vec<PeerId> = ops.iter().map(|op| op.author.clone()).collect();
+    authors.sort();
+    authors.dedup();
+    let proofs: Vec<Proof> = authors
+        .iter()
+        .filter_map(|a| ledger.seal(&key_of(&a.0), a))
+        .collect();
+    let certs = authors.iter().map(|a| cert_of(&a.0)).collect();
+    wire::encode(&ChannelMessage::Ops { ops, proofs, certs }).unwrap()
 }
 
-fn ops_text(ops: Vec<Op>) -> String {
+/// The same ops, signed as [`ops_text`] does, from a message's text.
+fn signed(text: &str) -> String {
+    let Ok(ChannelMessage::Ops { ops, .. }) = wire::decode(text) else {
+        panic!("not an ops message: {text}");
+    };
+    ops_text(ops)
+}
+
+fn batch_text(batch: &SignedBatch) -> String {
     wire::encode(&ChannelMessage::Ops {
-        ops,
-        proofs: vec![],
-        certs: vec![],
+        ops: batch.ops.clone(),
+        proofs: batch.proofs.clone(),
+        certs: batch.certs.clone(),
     })
     .unwrap()
 }
@@ -401,6 +417,117 @@ fn forged_ops_are_dropped() {
 }
 
 #[wasm_bindgen_test]
+fn a_departed_authors_ops_need_that_authors_signature() {
+    let mut board = board(200, 100, RED);
+    let gone = Op {
+        author: id("gone"),
+        seq: 1,
+        lamport: 1,
+        op: OpKind::Add {
+            shape: Shape::Line {
+                from: p(10.0, 50.0),
+                to: p(190.0, 50.0),
+            },
+            color: BLUE,
+            width: 4.0,
+        },
+    };
+    let dropped = Ok(Received::Ops {
+        integrated: 0,
+        dropped: 1,
+    });
+    // Unsigned.
+    let unsigned = wire::encode(&ChannelMessage::Ops {
+        ops: vec![gone.clone()],
+        proofs: vec![],
+        certs: vec![cert_of("gone")],
+    })
+    .unwrap();
+    assert_eq!(from_peer(&mut board, "bob", &unsigned, &["bob"]), dropped);
+    // Signed by bob, who hands it over, with gone's certificate.
+    let mut ledger = Ledger::new();
+    ledger.record_mine(&gone, &key_of("bob"));
+    let by_bob = wire::encode(&ChannelMessage::Ops {
+        ops: vec![gone.clone()],
+        proofs: ledger
+            .seal(&key_of("bob"), &id("gone"))
+            .into_iter()
+            .collect(),
+        certs: vec![cert_of("gone")],
+    })
+    .unwrap();
+    assert_eq!(from_peer(&mut board, "bob", &by_bob, &["bob"]), dropped);
+    // Signed by gone, but changed on the way: another colour.
+    let mut recoloured = gone.clone();
+    if let OpKind::Add { color, .. } = &mut recoloured.op {
+        *color = RED;
+    }
+    let proof = ledger.seal(&key_of("gone"), &id("gone"));
+    let changed = wire::encode(&ChannelMessage::Ops {
+        ops: vec![recoloured],
+        proofs: proof.into_iter().collect(),
+        certs: vec![cert_of("gone")],
+    })
+    .unwrap();
+    assert_eq!(from_peer(&mut board, "bob", &changed, &["bob"]), dropped);
+    assert_eq!(painted_pixels(&mut board), 0);
+    // Signed by gone, unchanged: taken.
+    assert_eq!(
+        from_peer(&mut board, "bob", &ops_text(vec![gone]), &["bob"]),
+        Ok(Received::Ops {
+            integrated: 1,
+            dropped: 0
+        })
+    );
+    assert_eq!(pixel(&mut board, 100.0, 50.0), rgba(BLUE));
+}
+
+#[wasm_bindgen_test]
+fn a_peer_without_a_certificate_draws_nothing_here() {
+    let mut board = board(200, 100, RED);
+    let stroke = ops_text(vec![Op {
+        author: id("stranger"),
+        seq: 1,
+        lamport: 1,
+        op: OpKind::Add {
+            shape: Shape::Line {
+                from: p(10.0, 50.0),
+                to: p(190.0, 50.0),
+            },
+            color: BLUE,
+            width: 4.0,
+        },
+    }]);
+    // Its hello names no certificate, and its message carries one by another server.
+    let hello = r#"{"hello":{"have":{}}}"#;
+    board
+        .receive(&id("stranger"), &hello.into(), |_| true)
+        .unwrap();
+    let rogue = shared::signing::Certificate::issue(
+        &shared::signing::Keypair::derive(b"rogue", b"server"),
+        id("stranger"),
+        key_of("stranger").public(),
+    );
+    let text = stroke.replace(
+        &serde_json_cert(&cert_of("stranger")),
+        &serde_json_cert(&rogue),
+    );
+    assert_ne!(text, stroke);
+    assert_eq!(
+        board.receive(&id("stranger"), &text.as_str().into(), |_| true),
+        Ok(Received::Ops {
+            integrated: 0,
+            dropped: 1
+        })
+    );
+    assert_eq!(painted_pixels(&mut board), 0);
+}
+
+fn serde_json_cert(cert: &shared::signing::Certificate) -> String {
+    wire::encode(cert).unwrap()
+}
+
+#[wasm_bindgen_test]
 fn bad_peer_messages_are_dropped_without_painting() {
     let mut board = board(100, 100, RED);
     let binary = js_sys::Uint8Array::new_with_length(4);
@@ -468,16 +595,16 @@ fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget(
     assert!(reply.len() > 1, "{} batch(es)", reply.len());
     let mut sent = 0;
     for batch in &reply {
-        let estimate: usize = batch.iter().map(Op::estimated_size).sum();
-        assert!(estimate <= SYNC_BATCH_BYTES || batch.len() == 1);
-        let text = ops_text(batch.clone());
+        let estimate: usize = batch.ops.iter().map(Op::estimated_size).sum();
+        assert!(estimate <= SYNC_BATCH_BYTES || batch.ops.len() == 1);
+        let text = batch_text(batch);
         assert!(text.len() <= MAX_MESSAGE_BYTES, "{} bytes", text.len());
-        sent += batch.len();
+        sent += batch.ops.len();
         let got = from_peer(&mut bob, "alice", &text, &["alice"]).unwrap();
         assert_eq!(
             got,
             Received::Ops {
-                integrated: batch.len(),
+                integrated: batch.ops.len(),
                 dropped: 0
             }
         );
@@ -498,7 +625,11 @@ fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget(
     let ChannelMessage::Hello { have, .. } = bob.hello() else {
         panic!("not a hello");
     };
-    let reply: Vec<Op> = alice.sync_reply(&have).into_iter().flatten().collect();
+    let reply: Vec<Op> = alice
+        .sync_reply(&have)
+        .into_iter()
+        .flat_map(|b| b.ops)
+        .collect();
     assert_eq!(reply.len(), 6);
     assert!(
         reply
@@ -509,7 +640,11 @@ fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget(
     let ChannelMessage::Hello { have, .. } = alice.hello() else {
         panic!("not a hello");
     };
-    let back: Vec<Op> = bob.sync_reply(&have).into_iter().flatten().collect();
+    let back: Vec<Op> = bob
+        .sync_reply(&have)
+        .into_iter()
+        .flat_map(|b| b.ops)
+        .collect();
     assert_eq!(back.len(), 3);
     assert!(back.iter().all(|op| op.author == id("bob")));
 }
@@ -596,7 +731,7 @@ fn with_20000_strokes_a_pointer_event_costs_a_frame_not_a_repaint() {
             },
         })
         .collect();
-    assert_eq!(big.load(ops), 20_000);
+    assert_eq!(big.load(ops, vec![], vec![]), 20_000);
     let now = || web_sys::window().unwrap().performance().unwrap().now();
     let t0 = now();
     big.render();
@@ -653,7 +788,7 @@ fn strokes_of_peers_who_left_mid_stroke_are_committed() {
         )
     };
     // Bob is drawing: his stroke is live.
-    from_peer(&mut board, "bob", &unfinished("bob"), &["bob"]).unwrap();
+    from_peer(&mut board, "bob", &signed(&unfinished("bob")), &["bob"]).unwrap();
     assert_eq!(board.live_count(), 1);
     assert_eq!(pixel(&mut board, 80.0, 50.0), rgba(BLUE));
     // Bob leaves mid-stroke: the stroke is committed, and still painted.
@@ -661,7 +796,7 @@ fn strokes_of_peers_who_left_mid_stroke_are_committed() {
     assert_eq!(board.live_count(), 0);
     assert_eq!(pixel(&mut board, 80.0, 50.0), rgba(BLUE));
     // A sync hands over the unfinished stroke of carol, who is gone: committed at once.
-    from_peer(&mut board, "bob", &unfinished("carol"), &["bob"]).unwrap();
+    from_peer(&mut board, "bob", &signed(&unfinished("carol")), &["bob"]).unwrap();
     assert_eq!(board.live_count(), 0);
     assert_eq!(board.visible_count(), 2);
 }

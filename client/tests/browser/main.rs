@@ -8,6 +8,7 @@ mod board;
 mod export;
 mod input;
 mod mesh;
+mod signing_cost;
 mod storage;
 mod support;
 mod ui;

@@ -4,7 +4,7 @@
 //! Each test uses a room of its own, and reads what is stored through its own IndexedDB
 //! connection (`raw_records`), not through the module under test.
 
-use crate::support::{board, board_of, drag, pixel, rgba};
+use crate::support::{board, board_of, drag, from_peer, pixel, rgba};
 use client::board::Board;
 use client::storage::{self, BY_ROOM, COMPACT_AFTER_RECORDS, DB_NAME, RECORDS, RoomStore};
 use client::tools::Tool;
@@ -116,7 +116,7 @@ async fn put_raw(room: &RoomId, id: Option<f64>, value: JsValue) {
 
 /// Saves what `doc` holds that is not stored yet, as the app does; returns how many ops went.
 async fn save(store: &mut RoomStore, board: &Board) -> usize {
-    let Some(save) = store.begin_save(board.doc()).unwrap() else {
+    let Some(save) = store.begin_save(board.doc(), board.ledger()).unwrap() else {
         return 0;
     };
     let outcome = save.write().await;
@@ -134,7 +134,7 @@ async fn load(room: &RoomId, store: &mut RoomStore) -> Board {
     let loaded = storage::load(room).await.unwrap();
     assert!(loaded.problem.is_none());
     let mut board = board(300, 200, RED);
-    board.load(loaded.ops);
+    board.load(loaded.ops, loaded.proofs, loaded.certs);
     store.loaded_into(loaded.records, board.doc());
     board
 }
@@ -171,7 +171,7 @@ async fn the_drawing_survives_a_save_and_load() {
     let loaded = storage::load(&room).await.unwrap();
     assert_eq!(loaded.records.count(), 3);
     let mut partial = crate::support::board(300, 200, RED);
-    partial.load(loaded.ops);
+    partial.load(loaded.ops, loaded.proofs, loaded.certs);
     assert_eq!(
         partial.visible_count(),
         1,
@@ -183,6 +183,56 @@ async fn the_drawing_survives_a_save_and_load() {
     storage::remove_all(&room).await.unwrap();
     let empty = storage::load(&room).await.unwrap();
     assert!(empty.ops.is_empty(), "nothing stored: nothing loaded");
+}
+
+/// What `from` (named `name`) sends `to` when `to` says hello, delivered. Returns ops integrated.
+fn sync(from: &mut Board, name: &str, to: &mut Board) -> usize {
+    let batches = from.sync_reply(&to.doc().version_vector());
+    let mut integrated = 0;
+    for b in batches {
+        let text = client::wire::encode(&shared::sync::ChannelMessage::Ops {
+            ops: b.ops,
+            proofs: b.proofs,
+            certs: b.certs,
+        })
+        .unwrap();
+        if let Ok(client::board::Received::Ops { integrated: n, .. }) =
+            from_peer(to, name, &text, &[name])
+        {
+            integrated += n;
+        }
+    }
+    integrated
+}
+
+#[wasm_bindgen_test]
+async fn signatures_are_saved_with_the_ops_so_a_reload_can_hand_them_on() {
+    let room = new_room();
+    let mut alice = board_of("alice", 300, 200, RED);
+    drag(&mut alice, (50.0, 60.0), (150.0, 60.0));
+    drag(&mut alice, (50.0, 90.0), (150.0, 90.0));
+    let mut bob = board_of("bob", 300, 200, BLUE);
+    assert_eq!(sync(&mut alice, "alice", &mut bob), alice.doc().op_count());
+    save(&mut RoomStore::new(&room), &bob).await;
+    // Alice has left. Bob reloads (a new page: a new id) and carol joins.
+    let loaded = storage::load(&room).await.unwrap();
+    assert!(!loaded.proofs.is_empty() && !loaded.certs.is_empty());
+    let mut reloaded = board_of("bob-again", 300, 200, BLUE);
+    reloaded.load(loaded.ops.clone(), loaded.proofs, loaded.certs.clone());
+    let mut carol = board_of("carol", 300, 200, RED);
+    assert_eq!(
+        sync(&mut reloaded, "bob-again", &mut carol),
+        alice.doc().op_count()
+    );
+    assert_eq!(carol.visible_count(), 2);
+    assert_eq!(pixel(&mut carol, 100.0, 90.0), rgba(RED));
+    // Without the saved signatures, nobody could take alice's work from him.
+    let mut unsigned = board_of("bob-unsigned", 300, 200, BLUE);
+    unsigned.load(loaded.ops, vec![], loaded.certs);
+    assert_eq!(unsigned.visible_count(), 2, "he still shows it");
+    let mut dave = board_of("dave", 300, 200, RED);
+    assert_eq!(sync(&mut unsigned, "bob-unsigned", &mut dave), 0);
+    assert_eq!(dave.visible_count(), 0);
 }
 
 #[wasm_bindgen_test]
@@ -225,15 +275,28 @@ async fn one_save_runs_at_a_time_and_the_next_takes_everything_new() {
     let room = new_room();
     let mut board = drawing();
     let mut store = RoomStore::new(&room);
-    let first = store.begin_save(board.doc()).unwrap().unwrap();
+    let first = store
+        .begin_save(board.doc(), board.ledger())
+        .unwrap()
+        .unwrap();
     let before = board.doc().op_count();
     assert_eq!(first.op_count(), before);
 
     // Asked again while the first is in flight: nothing starts, the wish is noted.
     drag(&mut board, (10.0, 10.0), (20.0, 10.0));
-    assert!(store.begin_save(board.doc()).unwrap().is_none());
+    assert!(
+        store
+            .begin_save(board.doc(), board.ledger())
+            .unwrap()
+            .is_none()
+    );
     drag(&mut board, (10.0, 30.0), (20.0, 30.0));
-    assert!(store.begin_save(board.doc()).unwrap().is_none());
+    assert!(
+        store
+            .begin_save(board.doc(), board.ledger())
+            .unwrap()
+            .is_none()
+    );
 
     let outcome = first.write().await;
     assert!(outcome.is_ok());
@@ -241,7 +304,10 @@ async fn one_save_runs_at_a_time_and_the_next_takes_everything_new() {
         store.end_save(first, &outcome),
         "the noted wish: save again"
     );
-    let second = store.begin_save(board.doc()).unwrap().unwrap();
+    let second = store
+        .begin_save(board.doc(), board.ledger())
+        .unwrap()
+        .unwrap();
     assert_eq!(
         second.op_count(),
         board.doc().op_count() - before,
@@ -271,7 +337,10 @@ async fn many_records_are_compacted_into_one_by_the_save_after_a_load() {
     let mut reader = RoomStore::new(&room);
     let restored = load(&room, &mut reader).await;
     assert_eq!(restored.doc().op_count(), board.doc().op_count());
-    let compaction = reader.begin_save(restored.doc()).unwrap().unwrap();
+    let compaction = reader
+        .begin_save(restored.doc(), restored.ledger())
+        .unwrap()
+        .unwrap();
     assert!(compaction.compacts());
     let outcome = compaction.write().await;
     assert!(outcome.is_ok());
@@ -282,14 +351,22 @@ async fn many_records_are_compacted_into_one_by_the_save_after_a_load() {
         "one record with every op"
     );
     assert!(
-        reader.begin_save(restored.doc()).unwrap().is_none(),
+        reader
+            .begin_save(restored.doc(), restored.ledger())
+            .unwrap()
+            .is_none(),
         "what was loaded counts as saved"
     );
 
     // A few records are left as they are.
     let mut again = RoomStore::new(&room);
     let restored = load(&room, &mut again).await;
-    assert!(again.begin_save(restored.doc()).unwrap().is_none());
+    assert!(
+        again
+            .begin_save(restored.doc(), restored.ledger())
+            .unwrap()
+            .is_none()
+    );
     storage::remove_all(&room).await.unwrap();
 }
 
@@ -305,7 +382,7 @@ async fn what_was_drawn_while_loading_is_still_saved() {
     drag(&mut board, (10.0, 10.0), (20.0, 10.0));
     let early = board.doc().op_count();
     let loaded = storage::load(&room).await.unwrap();
-    board.load(loaded.ops);
+    board.load(loaded.ops, loaded.proofs, loaded.certs);
     store.loaded_into(loaded.records, board.doc());
     assert_eq!(board.doc().op_count(), early + saved.doc().op_count());
     assert_eq!(
@@ -364,7 +441,10 @@ async fn a_drawing_in_local_storage_moves_to_indexeddb() {
         "other rooms stay"
     );
     assert!(
-        store.begin_save(restored.doc()).unwrap().is_none(),
+        store
+            .begin_save(restored.doc(), restored.ledger())
+            .unwrap()
+            .is_none(),
         "the migrated ops count as saved"
     );
 
@@ -399,7 +479,7 @@ async fn a_load_arriving_mid_stroke_leaves_the_stroke_being_drawn() {
     board.pen(client::canvas::PenInput::Move(vec![p(120.0, 180.0)]));
     assert_eq!(board.live_count(), 1);
     let loaded = storage::load(&room).await.unwrap();
-    board.load(loaded.ops);
+    board.load(loaded.ops, loaded.proofs, loaded.certs);
     assert_eq!(board.live_count(), 1, "my stroke is still being drawn");
     board.pen(client::canvas::PenInput::Move(vec![p(220.0, 180.0)]));
     board.pen(client::canvas::PenInput::Up);

@@ -1,9 +1,13 @@
 //! Helpers: canvases on the test page, pixels read back, waiting.
 
 use client::board::Board;
+use client::board::{ReceiveError, Received};
 use client::canvas::Canvas;
+use client::wire;
 use shared::PeerId;
 use shared::color::Color;
+use shared::signing::{Certificate, Keypair};
+use shared::sync::ChannelMessage;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Element, HtmlCanvasElement};
@@ -33,9 +37,32 @@ pub fn board_of(me: &str, width: u32, height: u32, color: Color) -> Board {
         .dyn_into()
         .unwrap();
     let canvas = Canvas::new(el).unwrap();
-    let mut board = Board::new(canvas, PeerId(me.into()), color);
+    let mut board = Board::new(canvas, key_of(me), color);
+    board.trust_server(test_server().public());
+    board.set_me(PeerId(me.into()));
+    board.certify(cert_of(me));
     board.resize(f64::from(width), f64::from(height), 1.0);
     board
+}
+
+/// The signaling server the test boards trust.
+pub fn test_server() -> Keypair {
+    Keypair::derive(b"drawmesh certificate key", b"test server")
+}
+
+/// The signing key of the test user `name` (the same for every board of that name).
+pub fn key_of(name: &str) -> Keypair {
+    let mut seed = [0u8; 32];
+    for (i, b) in name.bytes().enumerate() {
+        seed[i % 32] ^= b;
+    }
+    seed[31] ^= name.len() as u8;
+    Keypair::from_seed(seed)
+}
+
+/// The test server's certificate of `name`'s key.
+pub fn cert_of(name: &str) -> Certificate {
+    Certificate::issue(&test_server(), PeerId(name.into()), key_of(name).public())
 }
 
 /// The RGBA of the device pixel at (`x`, `y`) of what the next frame shows.
@@ -110,4 +137,28 @@ pub fn drag(
     out.extend(board.pen(PenInput::Move(vec![p(x1, y1)])));
     out.extend(board.pen(PenInput::Up));
     out
+}
+
+/// A peer's text on its channel, with `present` the peers signaling knows. The peer has said
+/// hello with its certificate first, as every peer does when its channel opens.
+pub fn from_peer(
+    board: &mut Board,
+    from: &str,
+    text: &str,
+    present: &[&str],
+) -> Result<Received, ReceiveError> {
+    let present: Vec<PeerId> = present.iter().map(|s| PeerId((*s).into())).collect();
+    let hello = wire::encode(&ChannelMessage::Hello {
+        have: Default::default(),
+        cert: Some(cert_of(from)),
+    })
+    .unwrap();
+    board
+        .receive(&PeerId(from.into()), &JsValue::from_str(&hello), |p| {
+            present.contains(p)
+        })
+        .unwrap();
+    board.receive(&PeerId(from.into()), &JsValue::from_str(text), |p| {
+        present.contains(p)
+    })
 }

@@ -1,4 +1,4 @@
-//! `POST /access` (a token for a new peer), `POST /refresh`, and `GET /config` (what the browser
+//! `POST /access` (a token for a new peer, and a certificate of its signing key), `POST /refresh`, and `GET /config` (what the browser
 //! needs to know: ICE servers, and its own TURN credentials).
 
 use super::body::Body;
@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use axum::Json;
 use axum::extract::State;
 use shared::protocol::{AccessRequest, AccessResponse, ClientConfig, validate_username};
+use shared::signing::Certificate;
 
 /// Usernames are short; a few KiB is plenty for the JSON around one.
 const MAX_ACCESS_BODY_BYTES: usize = 4 * 1024;
@@ -22,7 +23,14 @@ pub async fn access(
         serde_json::from_slice(&body).map_err(|e| ApiError::BadBody(e.to_string()))?;
     let username = validate_username(&request.username)?;
     let (token, user) = state.tokens.issue(username)?;
-    Ok(Json(AccessResponse { token, user }))
+    let certificate = request
+        .key
+        .map(|key| Certificate::issue(&state.certifier, user.id.clone(), key));
+    Ok(Json(AccessResponse {
+        token,
+        user,
+        certificate,
+    }))
 }
 
 /// `POST /refresh` (Bearer, a still-valid token): a new token for the same user, so a session
@@ -32,7 +40,12 @@ pub async fn refresh(
     AuthUser(user): AuthUser,
 ) -> Result<Json<AccessResponse>, ApiError> {
     let token = state.tokens.renew(&user)?;
-    Ok(Json(AccessResponse { token, user }))
+    // The certificate from `/access` never expires: nothing to renew.
+    Ok(Json(AccessResponse {
+        token,
+        user,
+        certificate: None,
+    }))
 }
 
 /// `GET /config`: the ICE servers. Asked with a token, the answer also holds that user's own TURN
