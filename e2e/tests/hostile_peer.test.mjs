@@ -15,15 +15,13 @@
 // fence (V8 quotes the text in its JSON.parse error) proves everything before it was received and
 // processed. Where the app logs why it refused something, that reason is awaited too.
 //
-// Signing (shared/src/signing.rs): when the forge tool (shared/examples/forge.rs) exists and the
-// server certifies the hostile peer's key at POST /access, its ops are sent signed with its own
-// key (by the forge tool, never by JavaScript), so what rejects them is the bounds, not a missing
-// signature. Attacks 5 and 6 (invented and departed authors) are only refused with signatures:
-// without certificates they are skipped ('waiting for signing').
+// Signing (shared/src/signing.rs): the server certifies the hostile peer's key at POST /access,
+// and its ops go signed with that key by the forge tool (shared/examples/forge.rs, run with cargo:
+// never hashing or signing in JavaScript), so what rejects them is the bounds, not a missing
+// signature. Invented authors have no certificate; ops in a departed author's name carry no
+// signature of his, or one by the wrong key.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join as joinPath } from 'node:path';
 import { test } from 'node:test';
 import { screenshotAll } from '../lib/browser.mjs';
 import { canvasBox, dragStroke, waitForStroke } from '../lib/canvas.mjs';
@@ -43,10 +41,12 @@ import {
   waitForReady,
 } from '../lib/drawmesh.mjs';
 import { Forger, joinHostile } from '../lib/hostile.mjs';
-import { REPO_ROOT } from '../lib/server.mjs';
 
 const PREFIX = 'hostile_peer';
-const FORGE = existsSync(joinPath(REPO_ROOT, 'shared', 'examples', 'forge.rs'));
+
+// HOSTILE_ONLY=1.,6. runs only the attacks whose names start so (the scene around them still runs).
+const ONLY = process.env.HOSTILE_ONLY?.split(',');
+const only = (name) => (ONLY && !ONLY.some((k) => name.startsWith(k)) ? 'not in HOSTILE_ONLY' : false);
 
 const ALICE = '#e03131';
 const BOB = '#1971c2';
@@ -59,8 +59,7 @@ const MAX_CLOCK = 2 ** 50;
 const MAX_CLOCK_STEP = 2 ** 24;
 const MAX_MESSAGE_BYTES = 256 * 1024;
 const MAX_OPS_PER_MESSAGE = 4096;
-const MAX_PARKED_PER_SENDER = 20_000;
-const MAX_NEW_AUTHORS_PER_SENDER = 1024;
+const MAX_WAITING_PER_SENDER = 20_000; // shared/src/signing.rs
 
 // --- ops as they travel (shared/src/document.rs) ---
 
@@ -103,6 +102,17 @@ class Warnings {
     return this.lines.length;
   }
 
+  /** The ops refused in lines "dropped N op(s) by <author> from <sender>: <why>" since `from`. */
+  refusedOps({ author, sender, why }, from = 0) {
+    const line = new RegExp(`^dropped (\\d+) op\\(s\\) by (${author}) from ${sender}: (${why})$`);
+    let n = 0;
+    for (let i = from; i < this.lines.length; i++) {
+      const m = line.exec(this.lines[i]);
+      if (m) n += Number(m[1]);
+    }
+    return n;
+  }
+
   count(pattern, from = 0) {
     let n = 0;
     for (let i = from; i < this.lines.length; i++) if (pattern.test(this.lines[i])) n++;
@@ -136,6 +146,19 @@ class Warnings {
 }
 
 // --- the scene ---
+
+/**
+ * Works around an app bug: the app refits its canvas's backing store only on a window `resize`,
+ * so when the menubar wraps to another line (a third person listed) the canvas box shrinks and
+ * the drawing is shown squashed (seen: 800x418 backing store in an 800x393 box), and pixel
+ * checks miss. A synthetic resize makes the app refit; harmless once the app watches its box.
+ */
+async function refit(...users) {
+  for (const u of users) {
+    await u.page.evaluate(() => window.dispatchEvent(new Event('resize')));
+    await nextFrames(u);
+  }
+}
 
 /** Geometry of the canvas: honest strokes on the left, the forbidden region on the right. */
 function layout(box) {
@@ -183,6 +206,7 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       const a = honestStroke(box, 0, row);
       const b = honestStroke(box, 1, row);
       row += 1;
+      await refit(alice, bob);
       await Promise.all([dragStroke(alice.page, a.drag, { selector: CANVAS }), dragStroke(bob.page, b.drag, { selector: CANVAS })]);
       strokes.push({ ...a, color: ALICE, by: 'alice' }, { ...b, color: BOB, by: 'bob' });
       for (const user of [alice, bob]) {
@@ -206,15 +230,14 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
     };
 
     await round('before the hostile peer');
+    const attack = (name, fn) => t.test(name, { skip: only(name) }, fn);
 
-    const forger = FORGE ? new Forger() : null;
-    const mallory = await joinHostile(t, browser, server, room, { prefix: PREFIX, key: forger?.key });
+    const forger = new Forger();
+    const mallory = await joinHostile(t, browser, server, room, { prefix: PREFIX, key: forger.key });
     users.push(mallory.user);
     const M = mallory.id;
     const certificate = await mallory.certificate();
-    const signing = Boolean(forger && certificate);
-    const needsSigning = signing ? false : 'waiting for signing';
-    t.diagnostic(signing ? 'the server certified the hostile key: its ops go signed' : 'no certificates yet: ops go unsigned, attacks 5 and 6 skipped');
+    assert.deepEqual(certificate && { peer: certificate.peer, key: certificate.key }, { peer: M, key: forger.key }, 'the server certified the hostile peer\'s key');
     await mallory.waitForOpen(aliceId);
     await mallory.waitForOpen(bobId);
     await waitForPeers(alice, 2);
@@ -224,8 +247,9 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       { user: bob, id: bobId, warn: warnings.bob },
     ];
 
-    // Texts of messages: signed with the hostile key once signing exists, plain JSON before.
-    const texts = (messages) => (signing ? forger.sign(messages, [certificate]) : messages.map((ops) => JSON.stringify({ ops: { ops } })));
+    // Texts of messages, signed with the hostile key (and its certificate attached).
+    const texts = (messages) => forger.sign(messages, [certificate]);
+    const plain = (ops) => JSON.stringify({ ops: { ops } });
     // The hostile peer's own chain so far: the forge tool chains an author from its seq 1, so
     // each signing of its own ops passes the whole chain and keeps the new messages' texts.
     const ownChain = [];
@@ -262,7 +286,7 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       assert.deepEqual(await mallory.errors(), [], 'the hostile peer\'s signaling worked');
     };
 
-    await t.test('1. malformed messages are dropped with a reason', async () => {
+    await attack('1. malformed messages are dropped with a reason', async () => {
       const malformed = (from) => new RegExp(`dropped a message from peer ${M}: malformed message`);
       await refused('not JSON', 'this is { not json', malformed());
       await refused('JSON of the wrong shape', JSON.stringify({ ops: { strokes: [1, 2, 3] } }), malformed());
@@ -318,23 +342,33 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
 
     // The hostile peer's own chain: seq 1-4 its valid stroke (attack 7), 5 onwards parked
     // erases and clears (attack 3), 1,000,000 onwards the gapped flood (attack 4).
-    await t.test('2. clocks at 2^53 - 1 and past the step bound are refused', async () => {
+    await attack('2. clocks at 2^53 - 1 and past the step bound are refused', async () => {
+      const outOfRange = new RegExp(`dropped a message from peer ${M}: bad op: seq or Lamport time out of range`);
+      const tooFar = new RegExp(`dropped 1 op\\(s\\) by ${M} from ${M}: seq or Lamport time too far ahead`);
+      // Each signed on its own (the forge tool chains from seq 1; an op past a gap goes unchained).
       for (const [label, op, reason] of [
-        ['lamport 2^53 - 1', add(M, 1, MAX_SAFE, [inForbidden(0.1, 0.1)]), /bad op: seq or Lamport time out of range/],
-        ['seq 2^53 - 1', add(M, MAX_SAFE, 1, [inForbidden(0.1, 0.2)]), /bad op: seq or Lamport time out of range/],
-        ['lamport MAX_CLOCK + 1', add(M, 1, MAX_CLOCK + 1, [inForbidden(0.1, 0.3)]), /bad op: seq or Lamport time out of range/],
-        ['lamport at MAX_CLOCK, past the step', add(M, 1, MAX_CLOCK, [inForbidden(0.1, 0.4)]), new RegExp(`dropped an op from ${M}: seq or Lamport time too far ahead`)],
-        ['seq past the step', add(M, MAX_CLOCK_STEP + 2, 1, [inForbidden(0.1, 0.5)]), new RegExp(`dropped an op from ${M}: seq or Lamport time too far ahead`)],
+        ['lamport 2^53 - 1', add(M, 1, MAX_SAFE, [inForbidden(0.1, 0.1)]), outOfRange],
+        ['seq 2^53 - 1', add(M, MAX_SAFE, 1, [inForbidden(0.1, 0.2)]), outOfRange],
+        ['lamport MAX_CLOCK + 1', add(M, 1, MAX_CLOCK + 1, [inForbidden(0.1, 0.3)]), outOfRange],
+        ['lamport at MAX_CLOCK, past the step', add(M, 1, MAX_CLOCK, [inForbidden(0.1, 0.4)]), tooFar],
       ]) {
-        // Unsigned here even with signing: a forged clock is refused before any signature matters,
-        // and the forge tool's chain starts at seq 1.
-        await refused(label, JSON.stringify({ ops: { ops: [op] } }), reason);
+        const [text] = texts([[op]]);
+        if (op.seq === 1) assert.match(text, /"proofs":\[\{/, `${label}: sent with a proof`);
+        await refused(label, text, reason);
+      }
+      // A seq 2^24 past its chain is not refused: the ledger keeps it waiting for the ops before it
+      // (within the sender's budget); it never shows.
+      const [farText] = texts([[add(M, MAX_CLOCK_STEP + 2, 1, [inForbidden(0.1, 0.5)])]]);
+      for (const peer of honest) {
+        const from = peer.warn.mark();
+        await deliver(peer, [farText]);
+        assert.equal(peer.warn.lines.slice(from).filter((l) => l.includes(M)).length, 1, `${peer.user.name}: the far op waits (only the fence is refused)`);
       }
       await round('after hostile clocks');
       await healthy('clocks');
     });
 
-    await t.test('7. its own ops out of order (3, 2, 1) are integrated once, in order', async () => {
+    await attack('7. its own ops out of order (3, 2, 1) are integrated once, in order', async () => {
       const a = inForbidden(0.3, 0.9);
       const b = inForbidden(0.6, 0.9);
       const c = inForbidden(0.9, 0.9);
@@ -362,7 +396,7 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await healthy('out of order');
     });
 
-    await t.test('ops in a present peer\'s name are dropped', async () => {
+    await attack('ops in a present peer\'s name are dropped', async () => {
       // Alice's and bob's next ops, handed over by the hostile peer: a present author's ops only
       // come from that author, and nobody hands me ops in my own name.
       const aliceNext = (await mallory.have(aliceId, aliceId)) + 1;
@@ -370,23 +404,29 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       const inTheirNames = [
         [add(aliceId, aliceNext, 40, [inForbidden(0.2, 0.7), inForbidden(0.8, 0.7)])],
         [add(bobId, bobNext, 40, [inForbidden(0.2, 0.75), inForbidden(0.8, 0.75)])],
-      ].map((ops) => JSON.stringify({ ops: { ops } }));
-      for (const peer of honest) {
-        const from = peer.warn.mark();
-        await deliver(peer, inTheirNames);
-        for (const author of [aliceId, bobId]) {
-          assert.equal(peer.warn.count(new RegExp(`dropped an op by ${author} handed over by ${M}`), from), 1, `${peer.user.name} dropped the op in ${author === aliceId ? 'alice' : 'bob'}'s name`);
+      ];
+      for (const signed of [false, true]) {
+        const out = signed ? texts(inTheirNames) : inTheirNames.map(plain);
+        for (const peer of honest) {
+          const from = peer.warn.mark();
+          await deliver(peer, out);
+          const n = peer.warn.count(new RegExp(`dropped 1 op\\(s\\) ${M} may not hand over`), from);
+          assert.equal(n, 2, `${peer.user.name} dropped both ops in alice's and bob's names (${signed ? 'signed with the hostile key' : 'unsigned'})`);
         }
       }
       await round('after ops in their names');
       await healthy('present authors');
     });
 
-    await t.test('3. a clear naming alice at u64::MAX and erases of her next 10,000 ops hide nothing', async () => {
+    await attack('3. a clear naming alice at u64::MAX and erases of her next 10,000 ops hide nothing', async () => {
       const have = await mallory.waitForHave(aliceId, aliceId, 1);
-      // u64::MAX as a JSON number literal (JSON.stringify cannot write it).
-      const clearMax = JSON.stringify({ ops: { ops: [clear(M, 5, 10, { [aliceId]: 0 })] } }).replace(`"${aliceId}":0`, `"${aliceId}":18446744073709551615`);
-      assert.match(clearMax, /18446744073709551615/);
+      // u64::MAX as a JSON number literal (JSON.stringify cannot write it), signed in its chain.
+      const U64_MAX = '18446744073709551615';
+      const clearMax = forger
+        .sign([...ownChain, [clear(M, 5, 10, { [aliceId]: 'U64_MAX' })]], [certificate], (json) => json.replace('"U64_MAX"', U64_MAX))
+        .at(-1);
+      assert.match(clearMax, new RegExp(`"${aliceId}":${U64_MAX}\\b`));
+      assert.match(clearMax, /"proofs":\[\{/);
       await refused('a clear with seen at u64::MAX', clearMax, new RegExp(`dropped a message from peer ${M}: (malformed message|bad op: seq or Lamport time out of range)`));
       // Erases of alice's next 10,000 op ids (3 ops: 10,000 ids do not fit one 256 KiB message),
       // and a clear that has "seen" 10,000 more of hers; Lamport times far ahead, so were they
@@ -412,7 +452,7 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await healthy('future erases');
     });
 
-    await t.test('4. 120,000 gapped ops flood the waiting room while alice and bob draw', async () => {
+    await attack('4. 120,000 gapped ops flood the waiting room while alice and bob draw', async () => {
       // 100 messages of 1,200 consecutive ops each (one run of its chain per message, as a signed
       // chain needs), every run starting 2,000 seqs after the last: far ahead of its seq 8, within
       // the step bound, and never contiguous, so none can ever be integrated.
@@ -425,7 +465,6 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       const floodTexts = ownTexts(messages);
       assert.ok(floodTexts.every((x) => x.length <= MAX_MESSAGE_BYTES), 'every flood message fits 256 KiB');
       assert.ok(messages.every((m) => m.length <= MAX_OPS_PER_MESSAGE));
-      const overBudget = new RegExp(`${M}: (the sender's budget of waiting ops or new authors is used up|too many ops waiting from this sender)`);
       const marks = honest.map((p) => p.warn.mark());
       const t0 = Date.now();
       const flood = Promise.all(honest.map((peer) => deliver(peer, floodTexts)));
@@ -433,39 +472,42 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await flood;
       t.diagnostic(`flood of ${FLOOD} ops to each of 2 pages delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       await round('drawing after the flood');
+      // Whole messages wait in the ledger while the sender's budget allows (one op of attack 2
+      // waits already); every later message is refused whole.
+      const waits = Math.floor((MAX_WAITING_PER_SENDER - 1) / PER_MESSAGE) * PER_MESSAGE;
       for (const [i, peer] of honest.entries()) {
-        const n = peer.warn.count(overBudget, marks[i]);
-        if (signing) {
-          assert.ok(n >= 1, `${peer.user.name}: the flood went over the sender's budget of waiting ops`);
-        } else {
-          // The document parks each op past a gap: 4 future ops (attack 3) and then the flood up
-          // to the sender's budget; every op beyond it is refused, one warning each.
-          const expected = FLOOD - (MAX_PARKED_PER_SENDER - 4);
-          assert.equal(n, expected, `${peer.user.name}: ${n} flood ops refused over budget, expected ${expected}`);
-        }
-        t.diagnostic(`${peer.user.name}: ${n} over-budget warnings`);
+        const n = peer.warn.refusedOps({ author: M, sender: M, why: 'too many ops waiting from this sender' }, marks[i]);
+        assert.equal(n, FLOOD - waits, `${peer.user.name}: ${n} flood ops refused over the waiting budget, expected ${FLOOD - waits}`);
       }
       await healthy('flood');
     });
 
-    await t.test('5. 50,000 invented authors show nowhere', { skip: needsSigning }, async () => {
+    await attack('5. 50,000 invented authors show nowhere', async () => {
+      // Ids shaped like the server's (UUIDs), none of them issued; each author's one op signed
+      // (its chain sealed with the hostile key), 550 authors to a message to stay under 256 KiB.
       const AUTHORS = 50_000;
-      const ops = Array.from({ length: AUTHORS }, (_, i) => add(`ghost-${i}`, 1, 20, [inForbidden((i % 101) / 101, (i % 83) / 83)]));
-      const messages = chunks(ops, 1200);
+      const ghost = (i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      const ops = Array.from({ length: AUTHORS }, (_, i) => add(ghost(i), 1, 20, [inForbidden((i % 101) / 101, (i % 83) / 83)]));
+      const messages = chunks(ops, 550);
       const marks = honest.map((p) => p.warn.mark());
-      const invented = Promise.all(honest.map((peer) => deliver(peer, texts(messages))));
+      const signed = texts(messages);
+      assert.ok(signed.every((x) => x.length <= MAX_MESSAGE_BYTES && /"proofs":\[\{/.test(x)), 'each message is signed and fits');
+      const invented = Promise.all(honest.map((peer) => deliver(peer, signed)));
       await round('drawing during the invented authors');
       await invented;
       for (const [i, peer] of honest.entries()) {
-        const n = peer.warn.count(/dropped an op/, marks[i]);
-        assert.ok(n >= AUTHORS - MAX_NEW_AUTHORS_PER_SENDER, `${peer.user.name}: ${n} invented authors' ops refused`);
+        const n = peer.warn.refusedOps({ author: '00000000-0000-4000-8000-\\d{12}', sender: M, why: 'no certificate for the author' }, marks[i]);
+        assert.equal(n, AUTHORS, `${peer.user.name}: ${n} of ${AUTHORS} invented authors' ops refused for want of a certificate`);
       }
       await healthy('invented authors');
     });
 
-    await t.test('6. ops forged in a departed peer\'s name take no effect', { skip: needsSigning }, async () => {
+    await attack('6. ops forged in a departed peer\'s name take no effect', async () => {
       const dave = await join(t, browser, room, 'dave', { prefix: PREFIX, users });
       await waitForPeers(dave, 3);
+      await waitForPeers(alice, 3);
+      await waitForPeers(bob, 3);
+      await refit(alice, bob, dave);
       const daveId = await mallory.peerNamed('dave');
       await chooseTool(dave, 'pen');
       await chooseSwatch(dave, DAVE);
@@ -482,6 +524,7 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await dave.close();
       await waitForPeers(alice, 2);
       await waitForPeers(bob, 2);
+      await refit(alice, bob);
       // Dave's chain as he sent it to the hostile peer (all of it: he is gone).
       const daveOps = await mallory.opsOf(daveId, daveId);
       const daveHas = await mallory.have(daveId, daveId);
@@ -493,19 +536,22 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
         [erase(daveId, daveHas + 3, 32, [{ author: aliceId, seq: 1 }])],
         [clear(daveId, daveHas + 4, 33, { [aliceId]: 4, [bobId]: 4 })],
       ];
-      // Dave's real chain and the forgeries after it, sealed with the hostile key: once without
-      // a certificate, once with dave's own (which names his key, not this one).
+      // Three ways: unsigned; dave's real chain and the forgeries after it sealed with the hostile
+      // key (its own certificate attached); and the same with dave's own certificate (which names
+      // his key, not this one). The first forged op is refused; those after it wait for it.
       const daveCert = await mallory.certificateOf(daveId);
-      const variants = [texts([daveOps, ...forged]).slice(1)];
-      if (signing) {
-        assert.ok(daveCert, 'dave sent his certificate in his hello');
-        variants.push(forger.sign([daveOps, ...forged], [daveCert]).slice(1));
-      }
-      for (const variant of variants) {
+      assert.equal(daveCert?.peer, daveId, 'dave sent his certificate in his hello');
+      const variants = [
+        ['unsigned', forged.map(plain), 'another author\'s ops without their signature'],
+        ['signed with the hostile key', texts([daveOps, ...forged]).slice(1), 'signature does not match the ops'],
+        ['with dave\'s certificate', forger.sign([daveOps, ...forged], [daveCert]).slice(1), 'signature does not match the ops'],
+      ];
+      for (const [label, variant, why] of variants) {
         for (const peer of honest) {
           const from = peer.warn.mark();
           await deliver(peer, variant);
-          assert.ok(peer.warn.count(/dropped/, from) >= 2, `${peer.user.name} logged why it dropped the forged ops`);
+          const n = peer.warn.refusedOps({ author: daveId, sender: M, why }, from);
+          assert.equal(n, 1, `${peer.user.name}: the first op forged in dave's name (${label}) refused: ${why}`);
         }
       }
       for (const u of [alice, bob]) {
@@ -521,9 +567,10 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
     await waitForPeers(alice, 1);
     await waitForPeers(bob, 1);
 
-    await t.test('a late joiner and a reload show only the honest work', async () => {
+    await attack('a late joiner and a reload show only the honest work', async () => {
       const carol = await join(t, browser, room, 'carol', { prefix: PREFIX, users });
       await waitForPeers(carol, 2);
+      await refit(alice, bob, carol);
       await waitForElements(carol, strokes.length, 30_000);
       await assertAllStrokes(carol);
       await assertNoHostilePixels(carol, 'carol');
@@ -532,6 +579,7 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await bob.page.reload({ waitUntil: 'load' });
       await waitForReady(bob);
       await waitForPeers(bob, 2);
+      await refit(bob);
       await waitForElements(bob, strokes.length, 30_000);
       await assertAllStrokes(bob);
       await chooseTool(bob, 'pen');
@@ -572,8 +620,8 @@ test('a clear and an erase naming alice\'s next ops, with a Lamport time far ahe
     await dragStroke(alice.page, before.drag, { selector: CANVAS });
     for (const u of [alice, bob]) await waitForElements(u, 1);
 
-    const forger = FORGE ? new Forger() : null;
-    const mallory = await joinHostile(t, browser, server, room, { prefix, key: forger?.key });
+    const forger = new Forger();
+    const mallory = await joinHostile(t, browser, server, room, { prefix, key: forger.key });
     users.push(mallory.user);
     const M = mallory.id;
     const bobId = await mallory.peerNamed('bob');
@@ -585,7 +633,8 @@ test('a clear and an erase naming alice\'s next ops, with a Lamport time far ahe
     const next = [1, 2, 3].map((k) => ({ author: aliceId, seq: have + k }));
     const ahead = MAX_CLOCK_STEP - 1;
     messages.push([erase(M, 1, ahead, next)], [clear(M, 2, ahead, { [aliceId]: have + 3 })]);
-    const out = forger && certificate ? forger.sign(messages, [certificate]) : messages.map((ops) => JSON.stringify({ ops: { ops } }));
+    assert.equal(certificate?.peer, M, 'the server certified the hostile key');
+    const out = forger.sign(messages, [certificate]);
     for (const [i, id] of [aliceId, bobId].entries()) {
       await mallory.sendAll(id, out);
       await mallory.send(id, 'fence-future');
