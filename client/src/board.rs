@@ -670,8 +670,10 @@ impl Board {
                 }
             })
             .collect();
-        // Chains run in seq order; records hold ops in no particular order.
-        ops.sort_by(|a, b| (&a.author, a.seq).cmp(&(&b.author, b.seq)));
+        // Records hold ops in no particular order. Chains run in each author's seq order, and
+        // the document takes clocks that climb (`MAX_CLOCK_STEP`): Lamport order gives both,
+        // since an author's Lamport times rise with its seqs.
+        ops.sort_by(|a, b| (a.lamport, a.seq, &a.author).cmp(&(b.lamport, b.seq, &b.author)));
         for cert in certs {
             self.ledger.remember(cert);
         }

@@ -31,12 +31,12 @@ export const CHROMIUM_ARGS = [
   '--disable-quic',
 ];
 
-/** Launches Chromium; closes it when the test ends (t.after). */
-export async function launchBrowser(t) {
+/** Launches Chromium (with `args` added to CHROMIUM_ARGS); closes it when the test ends (t.after). */
+export async function launchBrowser(t, { args = [] } = {}) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     timeout: 60_000,
   });
   t?.after(async () => {

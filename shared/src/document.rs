@@ -558,6 +558,10 @@ impl Document {
             self.waiting.insert(op.author.clone());
         }
         self.parked += 1;
+        // A waiting op has been seen: what this replica makes from now on is stamped after it,
+        // so a clear or an erase stamped far ahead, waiting for ops not yet made, can never
+        // cover them (`integrate` hides nothing with a later time than the op that names it).
+        self.lamport = self.lamport.max(op.lamport);
         let log = self.authors.entry(op.author.clone()).or_default();
         log.parked.insert(op.seq, (op, sender.cloned()));
         Ok(())
@@ -1401,6 +1405,51 @@ mod tests {
         }
         assert!(!visible_ids(&c).contains(&gone.id()));
         assert_eq!(visible_ids(&c).len(), 5);
+    }
+
+    #[test]
+    fn a_forgery_stamped_far_ahead_hides_nothing_drawn_after_it_arrived() {
+        // Mallory stamps an erase of bob's next ops and a clear of them with a Lamport time as
+        // far ahead as allowed, so that bob's coming ops would look earlier. Bob gets them first:
+        // they wait for what they name, but his clock moves past them, so his new work is stamped
+        // later and neither hides it, on his replica or anyone's.
+        let mut b = Replica::new(peer(1));
+        let far = MAX_CLOCK_STEP;
+        let erase = Op {
+            author: peer(9),
+            seq: 1,
+            lamport: far,
+            op: OpKind::Erase {
+                targets: (1..=10)
+                    .map(|seq| OpId {
+                        author: peer(1),
+                        seq,
+                    })
+                    .collect(),
+            },
+        };
+        let clear = Op {
+            author: peer(9),
+            seq: 2,
+            lamport: far,
+            op: OpKind::Clear {
+                seen: VersionVector([(peer(1), 10)].into()),
+            },
+        };
+        hostile(&mut b.doc, erase.clone()).unwrap();
+        hostile(&mut b.doc, clear.clone()).unwrap();
+        let mine: Vec<Op> = (0..10)
+            .map(|n| b.perform(stroke(&[(n as f32, 1.0)])).0)
+            .collect();
+        assert!(mine.iter().all(|op| op.lamport > far));
+        assert_eq!(visible_ids(&b.doc).len(), 10, "bob's work stays");
+        // A late joiner gets them in Lamport order (see `missing_from`): the forgeries first.
+        let mut c = Document::new();
+        for op in [erase, clear].into_iter().chain(mine) {
+            c.apply(op);
+        }
+        assert_eq!(c.op_count(), 12);
+        assert_eq!(visible_ids(&c).len(), 10, "and stays everywhere");
     }
 
     #[test]

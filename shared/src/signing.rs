@@ -19,7 +19,9 @@
 //!   checked, so it can hand any author's ops on, cut at those proofs ([`Ledger::sync_batches`]).
 //! - A peer's own ops are taken without a proof (the data channel is bound to the peer by the
 //!   DTLS fingerprint its signaling sent), but a proof it does send must check; ops of a third
-//!   author are taken only up to a proof that checks.
+//!   author are taken only up to a proof that checks, and wait (within a budget) for one that
+//!   comes in a later message: proofs are sent sparingly, since checking one costs a late joiner
+//!   about a millisecond in the browser.
 //!
 //! Canonical bytes are our own small encoding ([`canonical`]), not JSON: the client encodes JSON
 //! with the browser's own `JSON.stringify`, whose number printing is not ours to fix.
@@ -36,11 +38,18 @@ use std::fmt;
 /// While a stroke grows, an author signs at most this often (and at its end, and at every op that
 /// is not a stroke's growth). What a tab that dies mid-stroke loses for late joiners.
 pub const SEAL_EVERY_MS: f64 = 250.0;
-/// An author signs at least every this many ops, so that the ops between two proofs always fit
-/// one message (16 × the largest op is under [`MAX_MESSAGE_BYTES`](crate::sync::MAX_MESSAGE_BYTES)).
-pub const SEAL_EVERY_OPS: Seq = 16;
+/// An author drawing with nobody to send to signs after this many bytes of ops (by estimate),
+/// so its proofs are never further apart than a receiver holds unchecked
+/// ([`MAX_HELD_BYTES_PER_SENDER`]).
+pub const SEAL_EVERY_BYTES: usize = PROOF_SPAN_BYTES / 2;
 /// Most ops one sender may have waiting for their author's chain to reach them.
 pub const MAX_WAITING_PER_SENDER: usize = 20_000;
+/// A sender hands on a third author's ops with a proof at least every this many bytes (by
+/// [`Op::estimated_size`]): few proofs to check, few bytes held unchecked.
+pub const PROOF_SPAN_BYTES: usize = 2 << 20;
+/// Most bytes of a third author's ops one sender may have held, waiting for the proof that
+/// covers them.
+pub const MAX_HELD_BYTES_PER_SENDER: usize = 4 * PROOF_SPAN_BYTES;
 /// Most server keys a replica trusts (one per server secret it has seen).
 pub const MAX_SERVER_KEYS: usize = 16;
 /// Prefix of the self-certifying author ids used before sign-in.
@@ -183,8 +192,6 @@ pub enum TrustError {
     BadCertificate,
     /// A proof whose signature does not check.
     BadProof,
-    /// A third author's ops beyond every proof in the message.
-    Unproven,
     /// One author's ops not in consecutive seq order.
     NotInOrder,
     /// The sender has too many ops waiting for their chain.
@@ -199,7 +206,6 @@ impl fmt::Display for TrustError {
             TrustError::UnknownAuthor => f.write_str("no certificate for the author"),
             TrustError::BadCertificate => f.write_str("certificate not from a trusted server"),
             TrustError::BadProof => f.write_str("signature does not match the ops"),
-            TrustError::Unproven => f.write_str("another author's ops without their signature"),
             TrustError::NotInOrder => f.write_str("an author's ops out of order"),
             TrustError::OverBudget => f.write_str("too many ops waiting from this sender"),
             TrustError::Refused(why) => write!(f, "{why}"),
@@ -213,25 +219,23 @@ impl std::error::Error for TrustError {}
 #[derive(Clone, Debug)]
 pub struct Chain {
     seq: Seq,
-    head: Head,
+    stream: Stream,
     proofs: BTreeMap<Seq, Signature>,
+    /// Bytes (by estimate) of my ops since my last proof, for [`Ledger::record_mine`].
+    unsealed: usize,
 }
 
 impl Chain {
     fn new(author: &PeerId) -> Chain {
-        let head = digest(&[CHAIN_DOMAIN, author.0.as_bytes()]);
+        let mut stream = Stream(Sha512::new());
+        stream.put(CHAIN_DOMAIN);
+        stream.put(author.0.as_bytes());
         Chain {
             seq: 0,
-            head,
+            stream,
             proofs: BTreeMap::new(),
+            unsealed: 0,
         }
-    }
-
-    /// The head after `op`.
-    fn next(head: &Head, op: &Op, scratch: &mut Vec<u8>) -> Head {
-        scratch.clear();
-        canonical(op, scratch);
-        digest(&[head, scratch])
     }
 
     /// The highest seq a checked proof covers.
@@ -240,15 +244,34 @@ impl Chain {
     }
 }
 
-fn digest(parts: &[&[u8]]) -> Head {
-    let mut hasher = Sha512::new();
-    for part in parts {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
+/// The chain as one SHA-512 stream over every op's canonical bytes, length-prefixed: an op costs
+/// the hashing of its own bytes, and the head at any op is the stream finished there (on a copy).
+#[derive(Clone)]
+struct Stream(Sha512);
+
+impl Stream {
+    fn put(&mut self, part: &[u8]) {
+        self.0.update((part.len() as u64).to_be_bytes());
+        self.0.update(part);
     }
-    let mut head = [0; 32];
-    head.copy_from_slice(&hasher.finalize()[..32]);
-    head
+
+    fn absorb(&mut self, op: &Op, scratch: &mut Vec<u8>) {
+        scratch.clear();
+        canonical(op, scratch);
+        self.put(scratch);
+    }
+
+    fn head(&self) -> Head {
+        let mut head = [0; 32];
+        head.copy_from_slice(&self.0.clone().finalize()[..32]);
+        head
+    }
+}
+
+impl fmt::Debug for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Stream(..)")
+    }
 }
 
 /// Ops (all of one sender, one author) waiting for their author's chain to reach them.
@@ -288,8 +311,11 @@ pub struct Ledger {
     chains: HashMap<PeerId, Chain>,
     waiting: HashMap<PeerId, Vec<Waiting>>,
     waiting_per_sender: HashMap<PeerId, usize>,
-    /// When I last signed, and my seq then.
-    last_seal: Option<(f64, Seq)>,
+    /// A third author's ops, by (author, sender), that wait for the proof that covers them.
+    held: HashMap<(PeerId, PeerId), Vec<Op>>,
+    held_bytes: HashMap<PeerId, usize>,
+    /// When I last sent a proof.
+    last_seal: Option<f64>,
 }
 
 impl Ledger {
@@ -398,14 +424,15 @@ impl Ledger {
             if op.seq != chain.seq + 1 {
                 continue;
             }
-            let head = Chain::next(&chain.head, &op, &mut scratch);
+            let mut next = chain.stream.clone();
+            next.absorb(&op, &mut scratch);
             let (author, seq) = (op.author.clone(), op.seq);
             if let Ok(changes) = doc.apply_from(op, None) {
                 chain.seq = seq;
-                chain.head = head;
                 if wanted.contains(&seq) {
-                    heads.entry(author).or_default().insert(seq, head);
+                    heads.entry(author).or_default().insert(seq, next.head());
                 }
+                chain.stream = next;
                 total.merge(changes);
             }
         }
@@ -429,19 +456,20 @@ impl Ledger {
     }
 
     /// Notes an op I just made (already in the document): my chain moves on, and is signed
-    /// every [`SEAL_EVERY_OPS`] ops whether or not anyone is there to send them to, so that the
-    /// ops between two of my proofs always fit one message.
+    /// after every [`SEAL_EVERY_BYTES`] of ops even with nobody to send them to (drawing
+    /// offline), so that whoever gets them later can check them a few megabytes at a time.
     pub fn record_mine(&mut self, op: &Op, key: &Keypair) {
         let chain = self
             .chains
             .entry(op.author.clone())
             .or_insert_with(|| Chain::new(&op.author));
         if op.seq == chain.seq + 1 {
-            chain.head = Chain::next(&chain.head, op, &mut Vec::new());
+            chain.stream.absorb(op, &mut Vec::new());
             chain.seq = op.seq;
-            if chain.seq - chain.proven() >= SEAL_EVERY_OPS {
-                let sig = key.sign(&proof_message(&chain.head, chain.seq));
-                chain.proofs.insert(chain.seq, sig);
+            chain.unsealed += op.estimated_size();
+            if chain.unsealed >= SEAL_EVERY_BYTES {
+                let author = op.author.clone();
+                self.seal(key, &author);
             }
         }
     }
@@ -452,8 +480,9 @@ impl Ledger {
         if chain.seq == 0 {
             return None;
         }
-        let sig = key.sign(&proof_message(&chain.head, chain.seq));
+        let sig = key.sign(&proof_message(&chain.stream.head(), chain.seq));
         chain.proofs.insert(chain.seq, sig);
+        chain.unsealed = 0;
         Some(Proof {
             author: me.clone(),
             seq: chain.seq,
@@ -462,8 +491,8 @@ impl Ledger {
     }
 
     /// The proof to send with ops I am broadcasting at `now_ms`, when one is due: every op but a
-    /// stroke's growth is sealed at once; growth at most every [`SEAL_EVERY_MS`] or
-    /// [`SEAL_EVERY_OPS`].
+    /// stroke's start and growth is sealed at once (a stroke at its `finish`); growth at most
+    /// every [`SEAL_EVERY_MS`].
     pub fn seal_live(
         &mut self,
         key: &Keypair,
@@ -471,21 +500,24 @@ impl Ledger {
         ops: &[Op],
         now_ms: f64,
     ) -> Option<Proof> {
-        let seq = self.chains.get(me)?.seq;
-        let growth_only = ops.iter().all(|op| matches!(op.op, OpKind::Extend { .. }));
+        let growth_only = ops.iter().all(|op| {
+            matches!(
+                op.op,
+                OpKind::Extend { .. }
+                    | OpKind::Add {
+                        shape: Shape::Stroke { .. },
+                        ..
+                    }
+            )
+        });
         let due = match self.last_seal {
             None => true,
-            Some((at, sealed)) => {
-                !growth_only
-                    || now_ms - at >= SEAL_EVERY_MS
-                    || now_ms < at
-                    || seq.saturating_sub(sealed) >= SEAL_EVERY_OPS
-            }
+            Some(at) => !growth_only || now_ms - at >= SEAL_EVERY_MS || now_ms < at,
         };
         if !due || ops.is_empty() {
             return None;
         }
-        self.last_seal = Some((now_ms, seq));
+        self.last_seal = Some(now_ms);
         self.seal(key, me)
     }
 
@@ -536,26 +568,35 @@ impl Ledger {
         let Some(author) = ops.first().map(|op| op.author.clone()) else {
             return;
         };
-        let count = ops.len();
-        let refuse = |out: &mut Admission, why| out.refused.push((author.clone(), count, why));
+        let refuse = |out: &mut Admission, count, why| {
+            out.refused.push((author.clone(), count, why));
+        };
         let Some(key) = self.key_of(&author) else {
-            return refuse(out, TrustError::UnknownAuthor);
+            return refuse(out, ops.len(), TrustError::UnknownAuthor);
         };
         let chain = self
             .chains
             .entry(author.clone())
             .or_insert_with(|| Chain::new(&author));
-        let ops: Vec<Op> = ops.into_iter().filter(|op| op.seq > chain.seq).collect();
+        let (held, stream) = (chain.seq, chain.stream.clone());
+        let third = author != *sender;
+        // A third author's ops this sender sent before, waiting for a proof, come first.
+        let mut ops = ops;
+        if third && let Some(earlier) = self.take_held(&author, sender) {
+            ops = earlier.into_iter().chain(ops).collect();
+        }
+        let count = ops.len();
+        ops.retain(|op| op.seq > held);
         let Some(first) = ops.first().map(|op| op.seq) else {
             return; // all held already
         };
         if ops.iter().zip(first..).any(|(op, seq)| op.seq != seq) {
-            return refuse(out, TrustError::NotInOrder);
+            return refuse(out, count, TrustError::NotInOrder);
         }
-        if first != chain.seq + 1 {
+        if first != held + 1 {
             let used = self.waiting_per_sender.entry(sender.clone()).or_default();
             if *used + ops.len() > MAX_WAITING_PER_SENDER {
-                return refuse(out, TrustError::OverBudget);
+                return refuse(out, count, TrustError::OverBudget);
             }
             *used += ops.len();
             self.waiting.entry(author).or_default().push(Waiting {
@@ -565,33 +606,40 @@ impl Ledger {
             });
             return;
         }
-        // The head after each op, to check the proof and to stop anywhere.
-        let mut scratch = Vec::new();
-        let mut heads = Vec::with_capacity(ops.len());
-        let mut head = chain.head;
-        for op in &ops {
-            head = Chain::next(&head, op, &mut scratch);
-            heads.push(head);
-        }
         let last = first + ops.len() as Seq - 1;
         let proof = proof.filter(|p| (first..=last).contains(&p.seq));
+        // A peer's own ops come over a channel bound to it; anyone else's need the author's word,
+        // which may come with a later message (see `Ledger::sync_batches`): until then they wait.
+        let limit = match (&proof, third) {
+            (_, false) => last,
+            (Some(p), true) => p.seq,
+            (None, true) => held,
+        };
+        // The chain after each op up to the limit, to check the proof and to stop anywhere.
+        let mut scratch = Vec::new();
+        let mut streams = Vec::new();
+        let mut next = stream;
+        for op in ops.iter().take_while(|op| op.seq <= limit) {
+            next.absorb(op, &mut scratch);
+            streams.push(next.clone());
+        }
         if let Some(p) = &proof {
-            let head = heads[(p.seq - first) as usize];
+            let head = streams[(p.seq - first) as usize].head();
             if !key.verifies(&proof_message(&head, p.seq), &p.sig) {
-                return refuse(out, TrustError::BadProof);
+                return refuse(out, count, TrustError::BadProof);
             }
         }
-        // A peer's own ops come over a channel bound to it; anyone else's need the author's word.
-        let limit = match (&proof, author == *sender) {
-            (_, true) => last,
-            (Some(p), false) => p.seq,
-            (None, false) => return refuse(out, TrustError::Unproven),
-        };
+        let mut rest = ops.into_iter();
         let mut applied = 0;
         let mut refused = None;
-        for op in ops {
+        for op in rest.by_ref() {
             if op.seq > limit {
-                refused = Some(TrustError::Unproven);
+                if third {
+                    let waiting: Vec<Op> = std::iter::once(op).chain(rest.by_ref()).collect();
+                    if let Err(why) = self.hold(&author, sender, waiting) {
+                        refused = Some(why);
+                    }
+                }
                 break;
             }
             match doc.apply_from(op, Some(sender)) {
@@ -607,18 +655,45 @@ impl Ledger {
         }
         if applied > 0 {
             let seq = first + applied as Seq - 1;
+            let chain = self.chains.get_mut(&author).expect("made above");
             chain.seq = seq;
-            chain.head = heads[applied - 1];
+            chain.stream = streams.swap_remove(applied - 1);
             if let Some(p) = proof.filter(|p| p.seq <= seq) {
                 chain.proofs.insert(p.seq, p.sig);
             }
         }
         if let Some(why) = refused {
-            out.refused.push((author.clone(), count - applied, why));
+            let left = rest.count() + usize::from(matches!(why, TrustError::Refused(_)));
+            out.refused.push((author.clone(), left.max(1), why));
         }
         if applied > 0 {
             self.wake(doc, &author, out);
         }
+    }
+
+    /// Holds a third author's ops from `sender` until a proof covers them, within the sender's
+    /// budget of [`MAX_HELD_BYTES_PER_SENDER`].
+    fn hold(&mut self, author: &PeerId, sender: &PeerId, ops: Vec<Op>) -> Result<(), TrustError> {
+        let bytes: usize = ops.iter().map(Op::estimated_size).sum();
+        let used = self.held_bytes.entry(sender.clone()).or_default();
+        if *used + bytes > MAX_HELD_BYTES_PER_SENDER {
+            return Err(TrustError::OverBudget);
+        }
+        *used += bytes;
+        self.held
+            .entry((author.clone(), sender.clone()))
+            .or_default()
+            .extend(ops);
+        Ok(())
+    }
+
+    fn take_held(&mut self, author: &PeerId, sender: &PeerId) -> Option<Vec<Op>> {
+        let ops = self.held.remove(&(author.clone(), sender.clone()))?;
+        let bytes: usize = ops.iter().map(Op::estimated_size).sum();
+        if let Some(used) = self.held_bytes.get_mut(sender) {
+            *used = used.saturating_sub(bytes);
+        }
+        Some(ops)
     }
 
     /// Retries the ops waiting for `author`'s chain, now that it has moved on.
@@ -660,12 +735,18 @@ impl Ledger {
         }
         self.waiting.retain(|_, list| !list.is_empty());
         self.waiting_per_sender.retain(|sender, _| present(sender));
+        self.held.retain(|(_, sender), _| present(sender));
+        self.held_bytes.retain(|sender, _| present(sender));
     }
 
     /// What the holder of `have` lacks, as signed batches of at most `max_bytes` (by
-    /// [`Op::estimated_size`]; a stretch between two proofs travels whole). Each author's ops
-    /// are cut at proofs this replica holds; mine are signed now up to my last op; another
-    /// author's ops past their last proof are left out (nobody could check them).
+    /// [`Op::estimated_size`]; an op larger than that travels alone). Mine are signed now up to
+    /// my last op; another author's ops past their last proof here are left out (nobody could
+    /// check them). Proofs go sparingly, since checking one costs the receiver about a
+    /// millisecond: at the end of each author's ops, and where the next proof held would leave
+    /// more than [`PROOF_SPAN_BYTES`] unproven; a batch ends at each proof it carries, so a
+    /// receiver checks one per author per message, and keeps proofs no further apart than the
+    /// ones sent (what it hands on later is cut the same way).
     pub fn sync_batches(
         &mut self,
         doc: &Document,
@@ -674,62 +755,83 @@ impl Ledger {
         key: &Keypair,
         max_bytes: usize,
     ) -> Vec<SignedBatch> {
-        let missing = doc.missing_from(have);
-        let mut authors: Vec<&PeerId> = Vec::new();
-        for op in &missing {
-            if authors.last() != Some(&&op.author) {
-                authors.push(&op.author);
-            }
-        }
-        if authors.contains(&me) && self.chains.get(me).is_some_and(|c| c.proven() < c.seq) {
+        if self.chains.get(me).is_some_and(|c| c.proven() < c.seq) {
             self.seal(key, me);
         }
+        let missing = doc.missing_from(have);
+        // Per author: how far its ops can be proven here, and where proofs go (see above).
+        let mut runs: HashMap<&PeerId, Vec<&Op>> = HashMap::new();
+        for op in &missing {
+            runs.entry(&op.author).or_default().push(op);
+        }
+        let mut plans: HashMap<&PeerId, (Seq, BTreeMap<Seq, Signature>)> = HashMap::new();
+        for (author, run) in runs {
+            let Some(chain) = self.chains.get(author) else {
+                continue;
+            };
+            let proven = chain.proven();
+            let run: Vec<&Op> = run.into_iter().take_while(|op| op.seq <= proven).collect();
+            let Some(first) = run.first().map(|op| op.seq) else {
+                continue;
+            };
+            // Bytes up to and including each op of the run.
+            let mut upto = Vec::with_capacity(run.len());
+            let mut total = 0;
+            for op in &run {
+                total += op.estimated_size();
+                upto.push(total);
+            }
+            let bytes_to = |seq: Seq| upto[(seq - first) as usize];
+            let held: Vec<(Seq, Signature)> = chain
+                .proofs
+                .range(first..=proven)
+                .map(|(s, sig)| (*s, *sig))
+                .collect();
+            let mut attach = BTreeMap::new();
+            let mut from = 0;
+            for (k, (seq, sig)) in held.iter().enumerate() {
+                let far = held
+                    .get(k + 1)
+                    .is_none_or(|(next, _)| bytes_to(*next) - from > PROOF_SPAN_BYTES);
+                if far {
+                    attach.insert(*seq, *sig);
+                    from = bytes_to(*seq);
+                }
+            }
+            plans.insert(author, (proven, attach));
+        }
+        // In the document's order (it interleaves authors so that clocks rise gradually).
         let mut out: Vec<SignedBatch> = Vec::new();
         let mut size = 0;
-        let mut i = 0;
-        while i < missing.len() {
-            let author = &missing[i].author;
-            let Some(chain) = self.chains.get(author) else {
-                i += 1;
+        let mut closed = true;
+        for op in missing {
+            let Some((proven, attach)) = plans.get(&op.author) else {
                 continue;
             };
-            // One stretch: from here to the next proof of this author.
-            let from = missing[i].seq;
-            let Some((&to, sig)) = chain.proofs.range(from..).next() else {
-                // Nothing past here is proven: skip the rest of this author.
-                while i < missing.len() && missing[i].author == *author {
-                    i += 1;
-                }
+            if op.seq > *proven {
                 continue;
-            };
-            let mut stretch = Vec::new();
-            let mut bytes = 0;
-            while i < missing.len() && missing[i].author == *author && missing[i].seq <= to {
-                bytes += missing[i].estimated_size();
-                stretch.push(missing[i].clone());
-                i += 1;
             }
-            let proof = Proof {
-                author: author.clone(),
-                seq: to,
-                sig: *sig,
-            };
-            let fits = out
-                .last()
-                .is_some_and(|b| !b.ops.is_empty() && size + bytes <= max_bytes);
-            if !fits {
+            let s = op.estimated_size();
+            if closed || size + s > max_bytes {
                 out.push(SignedBatch::default());
                 size = 0;
+                closed = false;
             }
             let batch = out.last_mut().expect("pushed above");
-            size += bytes;
-            batch.ops.extend(stretch);
-            batch.proofs.retain(|p| p.author != proof.author);
-            batch.proofs.push(proof);
-            if let Some(cert) = self.certs.get(author)
+            batch.ops.push(op.clone());
+            size += s;
+            if let Some(cert) = self.certs.get(&op.author)
                 && !batch.certs.contains(cert)
             {
                 batch.certs.push(cert.clone());
+            }
+            if let Some(sig) = attach.get(&op.seq) {
+                batch.proofs.push(Proof {
+                    author: op.author.clone(),
+                    seq: op.seq,
+                    sig: *sig,
+                });
+                closed = true;
             }
         }
         out
@@ -1080,7 +1182,8 @@ mod tests {
         mallory.ledger.record_mine(&forged, &mallory.key);
         let visible = bob.visible();
 
-        // Without a proof: refused, since mallory is not alice.
+        // Without a proof: held, unseen, until a proof comes (none will), and forgotten when
+        // mallory goes.
         let a = bob.ledger.admit(
             &mut bob.doc,
             &mallory.me,
@@ -1088,7 +1191,11 @@ mod tests {
             vec![],
             vec![],
         );
-        assert_eq!(refusals(&[a]), vec![TrustError::Unproven]);
+        assert!(a.refused.is_empty());
+        assert_eq!(a.changes.integrated, 0);
+        assert_eq!(bob.ledger.held.len(), 1);
+        bob.ledger.retain_senders(|p| *p != mallory.me);
+        assert!(bob.ledger.held.is_empty() && bob.ledger.held_bytes.is_empty());
         // Signed with mallory's own key: refused.
         let by_mallory = mallory.ledger.seal(&mallory.key, &alice.me).unwrap();
         let a = bob.ledger.admit(
@@ -1279,14 +1386,11 @@ mod tests {
         assert!(bob.ledger.waiting.is_empty());
     }
 
-    #[test]
-    fn sync_batches_fit_the_budget_and_cut_at_proofs() {
-        let (mut alice, mut bob) = (user("alice", 1), user("bob", 2));
-        bob.ledger.learn(&alice.cert()).unwrap();
-        // Big strokes, sealed every SEAL_EVERY_OPS ops as a live broadcast would be.
-        for i in 0..200 {
-            let points = (0..200)
-                .map(|j| Point::new(j as f32, i as f32, 0.5))
+    /// Alice's strokes as they went live to bob: signed as a broadcast would be.
+    fn live(alice: &mut User, bob: &mut User, strokes: usize, points: usize) {
+        for i in 0..strokes {
+            let points = (0..points)
+                .map(|j| Point::new(j as f32, (i % 1000) as f32, 0.5))
                 .collect();
             let (op, _) = alice.doc.make(
                 &alice.me,
@@ -1297,109 +1401,219 @@ mod tests {
                 },
             );
             alice.ledger.record_mine(&op, &alice.key);
-            let proof =
-                alice
-                    .ledger
-                    .seal_live(&alice.key, &alice.me, std::slice::from_ref(&op), 0.0);
-            bob.ledger.admit(
+            let proof = alice.ledger.seal_live(
+                &alice.key,
+                &alice.me,
+                std::slice::from_ref(&op),
+                i as f64 * 1e3,
+            );
+            let a = bob.ledger.admit(
                 &mut bob.doc,
                 &alice.me,
                 vec![op],
                 proof.into_iter().collect(),
                 vec![],
             );
+            assert!(a.refused.is_empty());
         }
-        // A few unsealed ops at the end: bob cannot hand those on.
+    }
+
+    /// Hands `from`'s reply to `to`, checking every batch; returns how many proofs it carried.
+    fn hand_on(from: &mut User, to: &mut User) -> usize {
+        let batches = from.ledger.sync_batches(
+            &from.doc,
+            &to.doc.version_vector(),
+            &from.me,
+            &from.key,
+            SYNC_BATCH_BYTES,
+        );
+        let mut proofs = 0;
+        for b in batches {
+            let size: usize = b.ops.iter().map(Op::estimated_size).sum();
+            assert!(size <= SYNC_BATCH_BYTES || b.ops.len() == 1, "{size}");
+            for p in &b.proofs {
+                let last = b.ops.iter().rfind(|op| op.author == p.author);
+                assert_eq!(
+                    last.map(|op| op.seq),
+                    Some(p.seq),
+                    "a batch ends at its proof"
+                );
+            }
+            proofs += b.proofs.len();
+            let a = to
+                .ledger
+                .admit(&mut to.doc, &from.me, b.ops, b.proofs, b.certs);
+            assert!(a.refused.is_empty(), "{:?}", a.refused);
+        }
+        proofs
+    }
+
+    #[test]
+    fn sync_batches_fit_the_budget_and_carry_few_proofs_hop_after_hop() {
+        let (mut alice, mut bob) = (user("alice", 1), user("bob", 2));
+        bob.ledger.learn(&alice.cert()).unwrap();
+        // About 5 MB of big strokes, then a few unsealed ops bob cannot hand on.
+        live(&mut alice, &mut bob, 600, 200);
         let tail = alice.draw(3);
         bob.ledger
             .admit(&mut bob.doc, &alice.me, tail, vec![], vec![]);
         let proven = bob.ledger.chain(&alice.me).unwrap().proven();
-        assert!(proven < 203);
-        let batches = bob.ledger.sync_batches(
-            &bob.doc,
-            &VersionVector::default(),
-            &bob.me,
-            &bob.key,
-            SYNC_BATCH_BYTES,
-        );
-        assert!(batches.len() > 5, "cut into several messages");
+        assert!(proven < 603);
+        let bytes: usize = bob.doc.ops().map(Op::estimated_size).sum();
+        assert!(bytes > 2 * PROOF_SPAN_BYTES, "{bytes}");
+        // Carol gets what bob can prove, in many messages but with a proof every 2 MB only; and
+        // hands it on to dave, and dave to erin, the same way.
         let mut carol = user("carol", 3);
-        for b in batches {
-            let size: usize = b.ops.iter().map(Op::estimated_size).sum();
-            assert!(size <= SYNC_BATCH_BYTES, "{size}");
-            assert_eq!(b.proofs.len(), 1);
-            assert_eq!(
-                b.proofs[0].seq,
-                b.ops.last().unwrap().seq,
-                "ends at its proof"
-            );
-            let a = carol
-                .ledger
-                .admit(&mut carol.doc, &bob.me, b.ops, b.proofs, b.certs);
-            assert!(a.refused.is_empty(), "{:?}", a.refused);
-        }
+        let proofs = hand_on(&mut bob, &mut carol);
+        assert!(
+            (2..=bytes / PROOF_SPAN_BYTES + 2).contains(&proofs),
+            "{proofs} proofs for {bytes} bytes"
+        );
         assert_eq!(carol.doc.version_vector().get(&alice.me), proven);
+        let (mut dave, mut erin) = (user("dave", 4), user("erin", 5));
+        let again = hand_on(&mut carol, &mut dave);
+        assert!(
+            again <= proofs + 1,
+            "{again} proofs on the second hop, {proofs} on the first"
+        );
+        hand_on(&mut dave, &mut erin);
+        assert_eq!(erin.visible(), carol.visible());
         // Alice herself hands on everything, her tail signed on the spot.
+        let mut frank = user("frank", 6);
+        hand_on(&mut alice, &mut frank);
+        assert_eq!(frank.doc.version_vector().get(&alice.me), 603);
+    }
+
+    #[test]
+    fn a_third_authors_ops_wait_for_the_proof_in_a_later_message() {
+        let (mut alice, bob, mut carol) = (user("alice", 1), user("bob", 2), user("carol", 3));
+        let ops = alice.draw(6);
+        let proof = alice.ledger.seal(&alice.key, &alice.me).unwrap();
+        let certs = vec![alice.cert()];
+        let a = carol.ledger.admit(
+            &mut carol.doc,
+            &bob.me,
+            ops[..4].to_vec(),
+            vec![],
+            certs.clone(),
+        );
+        assert!(a.refused.is_empty());
+        assert!(carol.visible().is_empty(), "held until proven");
+        // Bob's next message, with the proof, releases them all.
+        let a = carol.ledger.admit(
+            &mut carol.doc,
+            &bob.me,
+            ops[4..].to_vec(),
+            vec![proof.clone()],
+            certs.clone(),
+        );
+        assert!(a.refused.is_empty(), "{:?}", a.refused);
+        assert_eq!(a.changes.integrated, 6);
+        assert!(carol.ledger.held.is_empty());
+        // A final proof that does not check throws away everything held with it.
         let mut dave = user("dave", 4);
-        assert!(refusals(&dave.sync_from(&mut alice)).is_empty());
-        assert_eq!(dave.doc.version_vector().get(&alice.me), 203);
+        dave.ledger.admit(
+            &mut dave.doc,
+            &bob.me,
+            ops[..4].to_vec(),
+            vec![],
+            certs.clone(),
+        );
+        let bad = Proof {
+            sig: Signature([1; 64]),
+            ..proof
+        };
+        let a = dave.ledger.admit(
+            &mut dave.doc,
+            &bob.me,
+            ops[4..].to_vec(),
+            vec![bad],
+            certs.clone(),
+        );
+        assert_eq!(refusals(&[a]), vec![TrustError::BadProof]);
+        assert!(dave.visible().is_empty() && dave.ledger.held.is_empty());
+        // Held bytes are budgeted per sender.
+        let big: Vec<Op> = (1..=MAX_HELD_BYTES_PER_SENDER / 1_000)
+            .map(|seq| Op {
+                author: alice.me.clone(),
+                seq: seq as Seq,
+                lamport: seq as u64,
+                op: OpKind::Add {
+                    shape: Shape::Stroke {
+                        points: vec![Point::new(1.0, 1.0, 0.5); 100],
+                    },
+                    color: Color::rgb(0, 0, 0),
+                    width: 1.0,
+                },
+            })
+            .collect();
+        let mut erin = user("erin", 5);
+        let a = erin
+            .ledger
+            .admit(&mut erin.doc, &bob.me, big, vec![], certs);
+        assert_eq!(refusals(&[a]), vec![TrustError::OverBudget]);
+        assert!(erin.ledger.held_bytes.values().all(|b| *b == 0));
     }
 
     #[test]
     fn live_sealing_is_paced_but_never_skips_a_finished_stroke() {
         let mut alice = user("alice", 1);
-        let (add, _) = alice.doc.make(&alice.me, stroke(0.0));
-        alice.ledger.record_mine(&add, &alice.key);
-        assert!(
+        let op = |alice: &mut User, kind: OpKind, at: f64| {
+            let (op, _) = alice.doc.make(&alice.me, kind);
+            alice.ledger.record_mine(&op, &alice.key);
             alice
                 .ledger
-                .seal_live(&alice.key, &alice.me, &[add], 0.0)
+                .seal_live(&alice.key, &alice.me, &[op], at)
                 .is_some()
+        };
+        let rect = OpKind::Add {
+            shape: Shape::Rect {
+                from: Point::new(1.0, 1.0, 0.5),
+                to: Point::new(9.0, 9.0, 0.5),
+            },
+            color: Color::rgb(0, 0, 0),
+            width: 1.0,
+        };
+        assert!(
+            op(&mut alice, rect.clone(), 0.0),
+            "a finished shape at once"
         );
-        let grow = |alice: &mut User| {
-            let (op, _) = alice.doc.make(
-                &alice.me,
-                OpKind::Extend {
-                    element: 1,
-                    points: vec![Point::new(5.0, 5.0, 0.5)],
+        assert!(!op(&mut alice, stroke(1.0), 1.0), "a stroke's start waits");
+        let grow = || OpKind::Extend {
+            element: 2,
+            points: vec![Point::new(5.0, 5.0, 0.5)],
+        };
+        assert!(!op(&mut alice, grow(), 10.0));
+        assert!(
+            op(&mut alice, grow(), SEAL_EVERY_MS),
+            "growth every SEAL_EVERY_MS"
+        );
+        assert!(!op(&mut alice, grow(), SEAL_EVERY_MS + 1.0));
+        assert!(op(
+            &mut alice,
+            OpKind::Finish { element: 2 },
+            SEAL_EVERY_MS + 2.0
+        ));
+        assert!(op(&mut alice, rect, SEAL_EVERY_MS + 3.0));
+        // Drawing with nobody there, the chain is still signed every SEAL_EVERY_BYTES.
+        let mut offline = user("offline", 2);
+        let mut bytes = 0;
+        // (Each seal comes at the op that reaches the budget: up to one op late.)
+        while bytes < 3 * (SEAL_EVERY_BYTES + 16_000) {
+            let points = (0..500).map(|j| Point::new(j as f32, 1.0, 0.5)).collect();
+            let (op, _) = offline.doc.make(
+                &offline.me,
+                OpKind::Add {
+                    shape: Shape::Stroke { points },
+                    color: Color::rgb(0, 0, 0),
+                    width: 1.0,
                 },
             );
-            alice.ledger.record_mine(&op, &alice.key);
-            op
-        };
-        let op = grow(&mut alice);
-        assert!(
-            alice
-                .ledger
-                .seal_live(&alice.key, &alice.me, &[op], 10.0)
-                .is_none()
-        );
-        let op = grow(&mut alice);
-        assert!(
-            alice
-                .ledger
-                .seal_live(&alice.key, &alice.me, &[op], 10.0 + SEAL_EVERY_MS)
-                .is_some()
-        );
-        let mut sealed = 0;
-        for _ in 0..SEAL_EVERY_OPS {
-            let op = grow(&mut alice);
-            sealed += usize::from(
-                alice
-                    .ledger
-                    .seal_live(&alice.key, &alice.me, &[op], 300.0)
-                    .is_some(),
-            );
+            bytes += op.estimated_size();
+            offline.ledger.record_mine(&op, &offline.key);
         }
-        assert_eq!(sealed, 1, "at least every SEAL_EVERY_OPS ops");
-        let (finish, _) = alice.doc.make(&alice.me, OpKind::Finish { element: 1 });
-        alice.ledger.record_mine(&finish, &alice.key);
-        assert!(
-            alice
-                .ledger
-                .seal_live(&alice.key, &alice.me, &[finish], 301.0)
-                .is_some()
-        );
+        let chain = offline.ledger.chain(&offline.me).unwrap();
+        assert_eq!(chain.proofs.len(), 3, "{bytes} bytes");
     }
 
     #[test]
