@@ -599,12 +599,14 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
 // with Lamport times not below its own hides nothing) is judged by the op's own Lamport time, which
 // its author chooses. A member of the room (signing cannot help: these are its own ops) sends a
 // clear and an erase naming alice's next ops with a Lamport time far ahead (within the step
-// bound); they wait for her ops, and once she has made them they are integrated, are "later" than
-// everything she did, and hide her work. Seen failing on main at ce8a927 and at b844fb3 (signed
-// ops): alice and bob both show 0 of alice's 2 strokes; with the Lamport time 1 instead it passes.
-// Marked todo until the document judges "from the future" otherwise.
-const FUTURE_TODO = 'app bug: a clear or erase whose Lamport time is chosen far ahead hides the work it waited for';
-test('a clear and an erase naming alice\'s next ops, with a Lamport time far ahead, hide nothing', { timeout: 60_000, todo: FUTURE_TODO }, async (t) => {
+// bound); they wait for her ops. Seen failing at ce8a927 and b844fb3: once she had made them they
+// were integrated, "later" than everything she did, and alice and bob showed 0 of her 2 strokes
+// (with the Lamport time 1 instead it passed); main fixed it in document.rs (a waiting op moves
+// the clock). And carol joins while they wait: alice and bob must sync her although the hostile
+// ops wait in their documents while their ledgers have taken the chain (and hold its proofs).
+// Seen failing at 19322da: both panicked in Ledger::sync_batches (signing.rs:784, index out of
+// bounds) as they answered carol's hello.
+test('a clear and an erase naming alice\'s next ops, with a Lamport time far ahead, hide nothing, and a late joiner still syncs', { timeout: 60_000 }, async (t) => {
   const prefix = `${PREFIX}-future`;
   await inRoom(t, { prefix }, async ({ server, room, browser, users }) => {
     const alice = await join(t, browser, room, 'alice', { prefix, users });
@@ -633,7 +635,10 @@ test('a clear and an erase naming alice\'s next ops, with a Lamport time far ahe
     const have = await mallory.waitForHave(aliceId, aliceId, 1);
     const next = [1, 2, 3].map((k) => ({ author: aliceId, seq: have + k }));
     const ahead = MAX_CLOCK_STEP - 1;
-    messages.push([erase(M, 1, ahead, next)], [clear(M, 2, ahead, { [aliceId]: have + 3 })]);
+    // First a stroke of its own, undone (so its chain has ops integrated before the waiting ones).
+    const spot = layout(box).inForbidden(0.5, 0.5);
+    messages.push([add(M, 1, 1, [spot], CYAN)], [undo(M, 2, 2, 1)]);
+    messages.push([erase(M, 3, ahead, next)], [clear(M, 4, ahead, { [aliceId]: have + 3 })]);
     assert.equal(certificate?.peer, M, 'the server certified the hostile key');
     const out = forger.sign(messages, [certificate]);
     for (const [i, id] of [aliceId, bobId].entries()) {
@@ -641,6 +646,12 @@ test('a clear and an erase naming alice\'s next ops, with a Lamport time far ahe
       await mallory.send(id, 'fence-future');
       await warnings[i].waitFor(/"fence-future" is not valid JSON/, { what: 'the fence after the future erase and clear' });
     }
+
+    // Carol joins while the hostile ops wait: alice and bob sync her.
+    const carol = await join(t, browser, room, 'carol', { prefix, users });
+    // A page error in alice or bob (a panic while syncing carol) fails this at once, by name.
+    await Promise.race([waitForPeers(carol, 3).then(() => waitForElements(carol, 1)), alice.crashed, bob.crashed]);
+    await refit(alice, bob, carol);
 
     // Alice draws one more stroke: an add, extends and a finish, at least 3 ops.
     const after = honestStroke(box, 0, 1);
@@ -651,7 +662,8 @@ test('a clear and an erase naming alice\'s next ops, with a Lamport time far ahe
     await nextFrames(alice);
     const aliceOps = await alice.page.evaluate(() => document.body.dataset.ops);
     await bob.waitFor((n) => document.body.dataset.ops === n, aliceOps, `bob to hold alice's ${aliceOps} ops`);
-    for (const u of [alice, bob]) {
+    await carol.waitFor((n) => Number(document.body.dataset.ops) >= n, Number(aliceOps) - 2, `carol to hold alice's ops`);
+    for (const u of [alice, bob, carol]) {
       assert.equal(await elementCount(u), 2, `${u.name}: both of alice's strokes still visible (ops: ${await u.page.evaluate(() => document.body.dataset.ops)})`);
       await waitForStroke(u, { selector: CANVAS, points: before.check, color: ALICE });
       await waitForStroke(u, { selector: CANVAS, points: after.check, color: ALICE });
