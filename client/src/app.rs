@@ -907,7 +907,7 @@ impl App {
         let Some(mesh) = self.mesh() else {
             return;
         };
-        let batches = self.update(|b| b.sync_reply(&have));
+        let batches = self.update(|b| b.sync_reply(&have, |a| a != from && mesh.contains(a)));
         // Encoded one batch at a time, as the channel drains.
         let messages = batches.into_iter().filter_map(|batch| {
             wire::encode(&ChannelMessage::Ops {

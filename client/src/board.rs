@@ -28,7 +28,9 @@ use shared::document::{
 };
 use shared::geometry::Point;
 use shared::shapes::{Bounds, bounds, hits};
-use shared::signing::{Certificate, Keypair, Ledger, Proof, PublicKey, SignedBatch, local_author};
+use shared::signing::{
+    Certificate, Keypair, Ledger, Proof, PublicKey, SignedBatch, TrustError, local_author,
+};
 use shared::sync::{ChannelMessage, MAX_MESSAGE_BYTES, MessageError, SYNC_BATCH_BYTES, accept_op};
 use shared::view::View;
 use std::cell::Cell;
@@ -645,11 +647,29 @@ impl Board {
     }
 
     /// What a peer that has `have` lacks, signed, in batches of at most [`SYNC_BATCH_BYTES`] (by
-    /// estimate), each author's ops in order (see [`Ledger::sync_batches`]).
-    pub fn sync_reply(&mut self, have: &VersionVector) -> Vec<SignedBatch> {
+    /// estimate), each author's ops in order (see [`Ledger::sync_batches`]), but for the ops of
+    /// authors `elsewhere` says it gets from them (peers in the room: it takes their ops from them
+    /// alone, see [`accept_op`]).
+    pub fn sync_reply(
+        &mut self,
+        have: &VersionVector,
+        elsewhere: impl Fn(&PeerId) -> bool,
+    ) -> Vec<SignedBatch> {
         let me = self.replica.me.clone();
-        self.ledger
-            .sync_batches(&self.replica.doc, have, &me, &self.key, SYNC_BATCH_BYTES)
+        let mut batches =
+            self.ledger
+                .sync_batches(&self.replica.doc, have, &me, &self.key, SYNC_BATCH_BYTES);
+        for batch in &mut batches {
+            batch
+                .ops
+                .retain(|op| op.author == me || !elsewhere(&op.author));
+            batch
+                .proofs
+                .retain(|p| p.author == me || !elsewhere(&p.author));
+            batch.certs.retain(|c| c.peer == me || !elsewhere(&c.peer));
+        }
+        batches.retain(|b| !b.ops.is_empty());
+        batches
     }
 
     /// Integrates ops from storage, with the proofs and certificates saved beside them: each op
@@ -753,11 +773,24 @@ impl Board {
                 let admission = self
                     .ledger
                     .admit(&mut self.replica.doc, from, ops, proofs, certs);
+                // One line per reason, however many authors: a message may name thousands.
+                let mut reasons: Vec<(&TrustError, usize, Vec<&PeerId>)> = Vec::new();
                 for (author, count, why) in &admission.refused {
-                    crate::dom::warn(&format!(
-                        "dropped {count} op(s) by {author} from {from}: {why}"
-                    ));
                     dropped += count;
+                    match reasons.iter_mut().find(|(w, _, _)| *w == why) {
+                        Some((_, n, authors)) => {
+                            *n += count;
+                            authors.push(author);
+                        }
+                        None => reasons.push((why, *count, vec![author])),
+                    }
+                }
+                for (why, count, authors) in reasons {
+                    let by = match authors.as_slice() {
+                        [one] => one.to_string(),
+                        many => format!("{} authors", many.len()),
+                    };
+                    crate::dom::warn(&format!("dropped {count} op(s) by {by} from {from}: {why}"));
                 }
                 let integrated = admission.changes.integrated;
                 self.absorb(admission.changes);

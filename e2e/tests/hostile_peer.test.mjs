@@ -496,7 +496,8 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await round('drawing during the invented authors');
       await invented;
       for (const [i, peer] of honest.entries()) {
-        const n = peer.warn.refusedOps({ author: '00000000-0000-4000-8000-\\d{12}', sender: M, why: 'no certificate for the author' }, marks[i]);
+        // One line per message and reason: "by 550 authors" (one author: its id).
+        const n = peer.warn.refusedOps({ author: '00000000-0000-4000-8000-\\d{12}|\\d+ authors', sender: M, why: 'no certificate for the author' }, marks[i]);
         assert.equal(n, AUTHORS, `${peer.user.name}: ${n} of ${AUTHORS} invented authors' ops refused for want of a certificate`);
       }
       await healthy('invented authors');
@@ -536,13 +537,14 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
         [erase(daveId, daveHas + 3, 32, [{ author: aliceId, seq: 1 }])],
         [clear(daveId, daveHas + 4, 33, { [aliceId]: 4, [bobId]: 4 })],
       ];
-      // Three ways: unsigned; dave's real chain and the forgeries after it sealed with the hostile
-      // key (its own certificate attached); and the same with dave's own certificate (which names
-      // his key, not this one). The first forged op is refused; those after it wait for it.
+      // Three ways: unsigned (held, unseen, for a proof that never comes: no refusal to log);
+      // dave's real chain and the forgeries after it sealed with the hostile key (its own
+      // certificate attached); and the same with dave's own certificate (which names his key,
+      // not this one). There the first forged op is refused, and those after it wait for it.
       const daveCert = await mallory.certificateOf(daveId);
       assert.equal(daveCert?.peer, daveId, 'dave sent his certificate in his hello');
       const variants = [
-        ['unsigned', forged.map(plain), 'another author\'s ops without their signature'],
+        ['unsigned', forged.map(plain), null],
         ['signed with the hostile key', texts([daveOps, ...forged]).slice(1), 'signature does not match the ops'],
         ['with dave\'s certificate', forger.sign([daveOps, ...forged], [daveCert]).slice(1), 'signature does not match the ops'],
       ];
@@ -550,8 +552,8 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
         for (const peer of honest) {
           const from = peer.warn.mark();
           await deliver(peer, variant);
-          const n = peer.warn.refusedOps({ author: daveId, sender: M, why }, from);
-          assert.equal(n, 1, `${peer.user.name}: the first op forged in dave's name (${label}) refused: ${why}`);
+          const n = peer.warn.refusedOps({ author: daveId, sender: M, why: why ?? '.*' }, from);
+          assert.equal(n, why ? 1 : 0, `${peer.user.name}: the first op forged in dave's name (${label}) ${why ? `refused: ${why}` : 'held without a refusal'}`);
         }
       }
       for (const u of [alice, bob]) {
@@ -662,7 +664,9 @@ test('a clear and an erase naming alice\'s next ops, with a Lamport time far ahe
     await nextFrames(alice);
     const aliceOps = await alice.page.evaluate(() => document.body.dataset.ops);
     await bob.waitFor((n) => document.body.dataset.ops === n, aliceOps, `bob to hold alice's ${aliceOps} ops`);
-    await carol.waitFor((n) => Number(document.body.dataset.ops) >= n, Number(aliceOps) - 2, `carol to hold alice's ops`);
+    // Carol holds alice's ops, not the hostile peer's four: it is in the room, so she takes its
+    // ops from it alone (and it sends her none).
+    await carol.waitFor((n) => document.body.dataset.ops === String(n), Number(aliceOps) - 4, `carol to hold alice's ops`);
     for (const u of [alice, bob, carol]) {
       assert.equal(await elementCount(u), 2, `${u.name}: both of alice's strokes still visible (ops: ${await u.page.evaluate(() => document.body.dataset.ops)})`);
       await waitForStroke(u, { selector: CANVAS, points: before.check, color: ALICE });

@@ -580,10 +580,17 @@ impl Ledger {
             .or_insert_with(|| Chain::new(&author));
         let (held, stream) = (chain.seq, chain.stream.clone());
         let third = author != *sender;
-        // A third author's ops this sender sent before, waiting for a proof, come first.
+        // A third author's ops this sender sent before, waiting for a proof, come first, when
+        // these continue them (an honest sender's do; anything else replaces them).
         let mut ops = ops;
         if third && let Some(earlier) = self.take_held(&author, sender) {
-            ops = earlier.into_iter().chain(ops).collect();
+            let continues = match (earlier.last(), ops.first()) {
+                (Some(a), Some(b)) => b.seq == a.seq + 1,
+                _ => false,
+            };
+            if continues {
+                ops = earlier.into_iter().chain(ops).collect();
+            }
         }
         let count = ops.len();
         ops.retain(|op| op.seq > held);
@@ -1578,6 +1585,25 @@ mod tests {
         assert!(a.refused.is_empty(), "{:?}", a.refused);
         assert_eq!(a.changes.integrated, 6);
         assert!(carol.ledger.held.is_empty());
+        // Held ops that a sender's next message does not continue are dropped, not mixed in.
+        let mut frank = user("frank", 6);
+        frank.ledger.admit(
+            &mut frank.doc,
+            &bob.me,
+            ops[..4].to_vec(),
+            vec![],
+            certs.clone(),
+        );
+        let a = frank.ledger.admit(
+            &mut frank.doc,
+            &bob.me,
+            ops[..6].to_vec(),
+            vec![proof.clone()],
+            certs.clone(),
+        );
+        assert!(a.refused.is_empty(), "{:?}", a.refused);
+        assert_eq!(a.changes.integrated, 6);
+        assert!(frank.ledger.held_bytes.values().all(|b| *b == 0));
         // A final proof that does not check throws away everything held with it.
         let mut dave = user("dave", 4);
         dave.ledger.admit(

@@ -571,7 +571,7 @@ fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget(
     let ChannelMessage::Hello { have, .. } = bob.hello() else {
         panic!("not a hello");
     };
-    let reply = alice.sync_reply(&have);
+    let reply = alice.sync_reply(&have, |_| false);
     assert!(reply.len() > 1, "{} batch(es)", reply.len());
     let mut sent = 0;
     for batch in &reply {
@@ -606,7 +606,7 @@ fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget(
         panic!("not a hello");
     };
     let reply: Vec<Op> = alice
-        .sync_reply(&have)
+        .sync_reply(&have, |_| false)
         .into_iter()
         .flat_map(|b| b.ops)
         .collect();
@@ -621,7 +621,7 @@ fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget(
         panic!("not a hello");
     };
     let back: Vec<Op> = bob
-        .sync_reply(&have)
+        .sync_reply(&have, |_| false)
         .into_iter()
         .flat_map(|b| b.ops)
         .collect();
@@ -779,4 +779,37 @@ fn strokes_of_peers_who_left_mid_stroke_are_committed() {
     from_peer(&mut board, "bob", &signed(&unfinished("carol")), &["bob"]).unwrap();
     assert_eq!(board.live_count(), 0);
     assert_eq!(board.visible_count(), 2);
+}
+
+#[wasm_bindgen_test]
+fn a_sync_reply_leaves_out_the_ops_of_peers_the_newcomer_gets_them_from() {
+    let mut alice = board_of("alice", 200, 100, RED);
+    let mut bob = board_of("bob", 200, 100, BLUE);
+    let bobs = line(&mut bob, 10.0, 190.0, 30.0);
+    from_peer(&mut alice, "bob", &ops_text(bobs), &["bob"]).unwrap();
+    line(&mut alice, 10.0, 190.0, 70.0);
+    let nothing = shared::document::VersionVector::default();
+    let authors = |batches: Vec<SignedBatch>| {
+        let mut authors: Vec<PeerId> = batches
+            .into_iter()
+            .flat_map(|b| {
+                b.ops
+                    .into_iter()
+                    .map(|op| op.author)
+                    .chain(b.proofs.into_iter().map(|p| p.author))
+            })
+            .collect();
+        authors.sort();
+        authors.dedup();
+        authors
+    };
+    // Bob gone: his ops go with alice's. Bob here: the newcomer takes his from him alone.
+    assert_eq!(
+        authors(alice.sync_reply(&nothing, |_| false)),
+        vec![id("alice"), id("bob")]
+    );
+    assert_eq!(
+        authors(alice.sync_reply(&nothing, |p| *p == id("bob"))),
+        vec![id("alice")]
+    );
 }

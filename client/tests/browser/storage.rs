@@ -187,7 +187,7 @@ async fn the_drawing_survives_a_save_and_load() {
 
 /// What `from` (named `name`) sends `to` when `to` says hello, delivered. Returns ops integrated.
 fn sync(from: &mut Board, name: &str, to: &mut Board) -> usize {
-    let batches = from.sync_reply(&to.doc().version_vector());
+    let batches = from.sync_reply(&to.doc().version_vector(), |_| false);
     let mut integrated = 0;
     for b in batches {
         let text = client::wire::encode(&shared::sync::ChannelMessage::Ops {
