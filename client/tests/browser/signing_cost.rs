@@ -1,7 +1,7 @@
 //! What signing costs in the browser, printed: a benchmark, not a test (it asserts no time, and is
 //! ignored unless asked for). Run it on the shipping build's settings:
 //!
-//! `cargo test --release -p client --target wasm32-unknown-unknown --test browser -- --include-ignored signing_cost --nocapture`
+//! `cargo test --profile wasm-release -p client --target wasm32-unknown-unknown --test browser -- --include-ignored signing_cost --nocapture`
 //!
 //! - per stroke, on its author: chaining each op and the signatures of a stroke of 50 points
 //!   drawn as 50 pointer events 8 ms apart (what `Board` does), against making the ops alone;
