@@ -11,7 +11,7 @@
 //!   keeps every clock at or below `MAX_CLOCK`, moving by at most `MAX_CLOCK_STEP` per op;
 //! - honest replicas that receive the same honest log in different orders, duplicated and
 //!   interleaved with hostile ops from hostile senders, end with the same drawing once they
-//!   have synced.
+//!   have synced; and a replica that syncs once from another gets everything the other has.
 
 use proptest::prelude::*;
 use shared::PeerId;
@@ -19,7 +19,7 @@ use shared::color::Color;
 use shared::document::{
     Document, Element, MAX_AUTHORS, MAX_CLOCK, MAX_CLOCK_STEP, MAX_ERASE_TARGETS,
     MAX_POINTS_PER_OP, MAX_TEXT_CHARS, Op, OpId, OpKind, Replica, Seq, Shape, TEXT_SIZES,
-    VersionVector,
+    VersionVector, batches,
 };
 use shared::geometry::{MAX_COORD, Point, is_valid_width};
 use shared::protocol::{
@@ -809,4 +809,105 @@ proptest! {
             prop_assert_eq!(&state(doc), &reference);
         }
     }
+
+    /// A replica that syncs once from another (one hello, one answer in batches) has everything
+    /// the other has, whatever hostile ops the other had accepted: a late joiner sees the whole
+    /// drawing, and can take the next live op.
+    #[test]
+    fn one_sync_brings_everything(
+        script in script(),
+        hostile in prop::collection::vec(hostile_op(), 0..24),
+        seed in 1u64..,
+    ) {
+        let log = honest_log(&script);
+        let source_id = PeerId("source".into());
+        let mut ids: HashSet<OpId> = log.iter().map(Op::id).collect();
+        // Honest ops keep their order (each author's in seq order, as a live peer sends them);
+        // hostile ones land anywhere among them.
+        let mut rng = Rng(seed);
+        let mut delivery: Vec<(usize, Op, PeerId)> = hostile
+            .into_iter()
+            .filter(|(op, _)| ids.insert(op.id()))
+            .map(|(op, i)| (rng.below(log.len() + 1), op, evil(i)))
+            .collect();
+        delivery.extend(log.into_iter().enumerate().map(|(n, op)| {
+            let author = op.author.clone();
+            (n, op, author)
+        }));
+        delivery.sort_by_key(|(at, _, sender)| (*at, in_room(sender) && sender.0.starts_with("peer-")));
+        let mut source = Document::new();
+        for (_, op, sender) in delivery {
+            deliver(&mut source, &source_id, &sender, op, in_room);
+        }
+        let joiner_id = PeerId("joiner".into());
+        let mut joiner = Document::new();
+        let sent = source.missing_from(&joiner.version_vector());
+        for batch in batches(&sent, 4_096) {
+            for op in batch {
+                deliver(&mut joiner, &joiner_id, &source_id, op.clone(), |p| p.0 == "source");
+            }
+        }
+        prop_assert_eq!(state(&joiner), state(&source));
+    }
+}
+
+fn dot(x: f32) -> OpKind {
+    OpKind::Add {
+        shape: Shape::Stroke {
+            points: vec![pt(x, x)],
+        },
+        color: Color::rgb(0, 0, 0),
+        width: 2.0,
+    }
+}
+
+/// Found by `one_sync_brings_everything`: a hostile peer whose name sorts before an honest
+/// author's sends one op exactly `MAX_CLOCK_STEP` ahead; an honest replica takes it, and its
+/// next op is stamped above it. A late joiner used to be sent the hostile op first (sync went
+/// author by author) and refuse it, then refuse the honest op as too far ahead: that author's
+/// later ops waited for it for ever, on every sync (the order never changed), and a reload from
+/// storage (the same order) lost them too.
+#[test]
+fn a_late_joiner_takes_honest_ops_stamped_after_a_hostile_clock_jump() {
+    let (honest_id, evil_id) = (honest(1), evil(0));
+    assert!(evil_id < honest_id, "the hostile name sorts first");
+    let mut a = Replica::new(honest_id.clone());
+    a.perform(dot(1.0));
+    let jump = Op {
+        author: evil_id.clone(),
+        seq: 1,
+        lamport: 1 + MAX_CLOCK_STEP,
+        op: dot(2.0),
+    };
+    assert_eq!(
+        deliver(&mut a.doc, &a.me.clone(), &evil_id, jump, in_room),
+        1
+    );
+    let (after, _) = a.perform(dot(3.0));
+    assert_eq!(after.lamport, 2 + MAX_CLOCK_STEP);
+    // One sync from the honest replica.
+    let joiner_id = PeerId("receiver-0".into());
+    let mut joiner = Document::new();
+    for op in a.doc.missing_from(&joiner.version_vector()) {
+        deliver(
+            &mut joiner,
+            &joiner_id,
+            &honest_id,
+            op.clone(),
+            receivers_only,
+        );
+    }
+    assert_eq!(state(&joiner), state(&a.doc));
+    // A reload from storage: the saved ops applied in the order they were saved.
+    let mut reloaded = Document::new();
+    for op in a.doc.missing_from(&VersionVector::default()) {
+        reloaded.apply(op.clone());
+    }
+    assert_eq!(state(&reloaded), state(&a.doc));
+    // And the joiner takes the author's next live op.
+    let (next, _) = a.perform(dot(4.0));
+    assert_eq!(
+        deliver(&mut joiner, &joiner_id, &honest_id, next, receivers_only),
+        1
+    );
 }
