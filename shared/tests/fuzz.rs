@@ -245,12 +245,12 @@ fn message() -> BoxedStrategy<ChannelMessage> {
 /// An op from hostile sender `evil(i)`: mostly in its own name (which the receivers take from
 /// it), with seqs that fit and Lamport times near the step limit, so many get through.
 fn hostile_op() -> BoxedStrategy<(Op, usize)> {
-    (
+    let plain = (
         op(),
         0usize..4,
         prop::bool::weighted(0.75),
         prop_oneof![2 => 1u64..4, 1 => clock()],
-        prop_oneof![1 => 1u64..40, 1 => (0u64..48).prop_map(|d| MAX_CLOCK_STEP + d), 1 => clock()],
+        prop_oneof![2 => 1u64..40, 2 => (0u64..8).prop_map(|d| MAX_CLOCK_STEP + d), 1 => clock()],
     )
         .prop_map(|(mut op, i, own, seq, lamport)| {
             if own {
@@ -260,7 +260,36 @@ fn hostile_op() -> BoxedStrategy<(Op, usize)> {
             op.lamport = lamport;
             (op, i)
         })
-        .boxed()
+        .boxed();
+    let eraser =
+            // An erase of honest work, stamped before (or at) the work it names: it must hide
+            // nothing, on every replica, whenever it arrives.
+            (
+                0usize..4,
+                prop::collection::vec((0usize..3, 1u64..12), 1..4),
+                1u64..8,
+            )
+                .prop_map(|(i, targets, lamport)| {
+                    let targets = targets
+                        .into_iter()
+                        .map(|(a, seq)| OpId {
+                            author: honest(a),
+                            seq,
+                        })
+                        .collect();
+                    let op = OpKind::Erase { targets };
+                    (
+                        Op {
+                            author: evil(i),
+                            seq: 1,
+                            lamport,
+                            op,
+                        },
+                        i,
+                    )
+                })
+                .boxed();
+    prop_oneof![3 => plain, 1 => eraser].boxed()
 }
 
 /// Text for the SSE and HTTP decoders: valid shapes with hostile strings and room ids.
