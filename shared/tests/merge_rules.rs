@@ -1,0 +1,235 @@
+//! The document's merge rules and bounds at their edges, through the public API only. Each test
+//! here was written for a mutant `cargo mutants` left alive in `document.rs` (named in the
+//! test's doc comment): a change to the code that no other test noticed.
+
+use shared::PeerId;
+use shared::color::Color;
+use shared::document::{
+    MAX_AUTHORS, MAX_CLOCK, MAX_POINTS_PER_OP, MAX_TEXT_CHARS, Op, OpError, OpKind, Replica, Shape,
+    VersionVector,
+};
+use shared::geometry::Point;
+
+fn peer(i: usize) -> PeerId {
+    PeerId(format!("peer-{i}"))
+}
+
+fn pt(x: f32) -> Point {
+    Point::new(x, x, 0.5)
+}
+
+fn stroke(points: Vec<Point>) -> OpKind {
+    OpKind::Add {
+        shape: Shape::Stroke { points },
+        color: Color::rgb(0, 0, 0),
+        width: 2.0,
+    }
+}
+
+fn op(seq: u64, lamport: u64, kind: OpKind) -> Op {
+    Op {
+        author: peer(0),
+        seq,
+        lamport,
+        op: kind,
+    }
+}
+
+/// Mutant: `OpKind::is_undoable` always true. Only adds, erases and clears are undoable; an
+/// extend or finish made through `perform` must not become the target of the next undo.
+#[test]
+fn only_adds_erases_and_clears_are_undoable() {
+    let undoable = |kind: &OpKind| kind.is_undoable();
+    assert!(undoable(&stroke(vec![pt(0.0)])));
+    assert!(undoable(&OpKind::Erase { targets: vec![] }));
+    assert!(undoable(&OpKind::Clear {
+        seen: VersionVector::default()
+    }));
+    for kind in [
+        OpKind::Extend {
+            element: 1,
+            points: vec![pt(1.0)],
+        },
+        OpKind::Finish { element: 1 },
+        OpKind::Undo { target: 1 },
+        OpKind::Redo { target: 1 },
+    ] {
+        assert!(!undoable(&kind), "{kind:?}");
+    }
+    let mut me = Replica::new(peer(0));
+    let (add, _) = me.perform(stroke(vec![pt(0.0)]));
+    me.perform(OpKind::Extend {
+        element: add.seq,
+        points: vec![pt(1.0)],
+    });
+    me.perform(OpKind::Finish { element: add.seq });
+    let (undo, _) = me.undo().expect("the stroke can be undone");
+    assert_eq!(undo.op, OpKind::Undo { target: add.seq });
+    assert!(me.doc.visible().next().is_none(), "the stroke is gone");
+    assert!(!me.history.can_undo());
+}
+
+/// Mutant: `Display for OpError` writing nothing. Each refusal is logged with its reason.
+#[test]
+fn every_refusal_says_why() {
+    let all = [
+        OpError::ZeroSeq,
+        OpError::BadPoint,
+        OpError::BadPointCount,
+        OpError::BadWidth,
+        OpError::BadText,
+        OpError::TooMany,
+        OpError::BadTarget,
+        OpError::BadClock,
+        OpError::ClockJump,
+        OpError::OverBudget,
+    ];
+    let texts: std::collections::HashSet<String> = all.iter().map(ToString::to_string).collect();
+    assert_eq!(texts.len(), all.len(), "one distinct message each");
+    assert!(texts.iter().all(|t| !t.is_empty()));
+    assert_eq!(
+        OpError::ClockJump.to_string(),
+        "seq or Lamport time too far ahead"
+    );
+}
+
+/// Mutants: `>` → `>=` in `Op::validate` for the seq and Lamport bounds. `MAX_CLOCK` itself is
+/// accepted; one above is not.
+#[test]
+fn clocks_up_to_max_clock_are_valid() {
+    let finish = OpKind::Finish { element: 1 };
+    assert_eq!(op(MAX_CLOCK, MAX_CLOCK, finish.clone()).validate(), Ok(()));
+    assert_eq!(op(2, MAX_CLOCK, finish.clone()).validate(), Ok(()));
+    assert_eq!(op(MAX_CLOCK, 1, finish.clone()).validate(), Ok(()));
+    assert_eq!(
+        op(MAX_CLOCK + 1, 1, finish.clone()).validate(),
+        Err(OpError::BadClock)
+    );
+    assert_eq!(
+        op(2, MAX_CLOCK + 1, finish).validate(),
+        Err(OpError::BadClock)
+    );
+}
+
+/// Mutant: `>` → `>=` on the point count in `Op::validate`. `MAX_POINTS_PER_OP` points are
+/// accepted, one more is not.
+#[test]
+fn an_op_may_carry_exactly_the_most_points() {
+    let at_limit = vec![pt(1.0); MAX_POINTS_PER_OP];
+    assert_eq!(op(1, 1, stroke(at_limit.clone())).validate(), Ok(()));
+    let extend = OpKind::Extend {
+        element: 1,
+        points: at_limit,
+    };
+    assert_eq!(op(2, 2, extend).validate(), Ok(()));
+    assert_eq!(
+        op(1, 1, stroke(vec![pt(1.0); MAX_POINTS_PER_OP + 1])).validate(),
+        Err(OpError::BadPointCount)
+    );
+}
+
+/// Mutant: `>` → `>=` on the text length in `Op::validate`. `MAX_TEXT_CHARS` characters (not
+/// bytes) are accepted, one more is not.
+#[test]
+fn a_text_may_hold_exactly_the_most_characters() {
+    let text = |text: String| OpKind::Add {
+        shape: Shape::Text {
+            at: pt(0.0),
+            text,
+            size: 16.0,
+        },
+        color: Color::rgb(0, 0, 0),
+        width: 1.0,
+    };
+    assert_eq!(
+        op(1, 1, text("é".repeat(MAX_TEXT_CHARS))).validate(),
+        Ok(())
+    );
+    assert_eq!(
+        op(1, 1, text("é".repeat(MAX_TEXT_CHARS + 1))).validate(),
+        Err(OpError::BadText)
+    );
+}
+
+/// Mutant: `>` → `>=` on a clear's author count in `Op::validate`. A clear may name
+/// `MAX_AUTHORS` authors (what a hello may carry), not one more.
+#[test]
+fn a_clear_may_name_exactly_the_most_authors() {
+    let seen = |n: usize| OpKind::Clear {
+        seen: VersionVector((0..n).map(|i| (peer(i), 1)).collect()),
+    };
+    assert_eq!(op(1, 1, seen(MAX_AUTHORS)).validate(), Ok(()));
+    assert_eq!(
+        op(1, 1, seen(MAX_AUTHORS + 1)).validate(),
+        Err(OpError::TooMany)
+    );
+}
+
+/// Mutants: `Op::estimated_size` returning 1, `+` → `-` or `*` in it, and each of its match
+/// arms deleted. Sync batches are cut by this estimate, so it must follow the JSON size of every
+/// kind of op (within a factor of three here), and a batch cut to `SYNC_BATCH_BYTES` must fit
+/// in one data-channel message.
+#[test]
+fn size_estimates_follow_the_json_and_batches_fit_a_message() {
+    use shared::document::{MAX_ERASE_TARGETS, OpId, batches};
+    use shared::sync::{ChannelMessage, MAX_MESSAGE_BYTES, SYNC_BATCH_BYTES};
+    let long_name = PeerId("n".repeat(1_000));
+    let kinds = [
+        stroke(vec![pt(1.0); MAX_POINTS_PER_OP]),
+        OpKind::Extend {
+            element: 1,
+            points: vec![pt(1.0); MAX_POINTS_PER_OP],
+        },
+        OpKind::Add {
+            shape: Shape::Text {
+                at: pt(0.0),
+                text: "é".repeat(MAX_TEXT_CHARS),
+                size: 16.0,
+            },
+            color: Color::rgb(0, 0, 0),
+            width: 1.0,
+        },
+        OpKind::Erase {
+            targets: (1..=MAX_ERASE_TARGETS as u64)
+                .map(|seq| OpId {
+                    author: peer(1),
+                    seq,
+                })
+                .collect(),
+        },
+        OpKind::Clear {
+            seen: VersionVector((0..MAX_AUTHORS).map(|i| (peer(i), 1)).collect()),
+        },
+        OpKind::Finish { element: 1 },
+    ];
+    for kind in kinds {
+        for author in [peer(0), long_name.clone()] {
+            let op = Op {
+                author,
+                seq: 2,
+                lamport: 2,
+                op: kind.clone(),
+            };
+            let json = serde_json::to_string(&op).unwrap().len();
+            let estimate = op.estimated_size();
+            assert!(
+                estimate * 3 >= json && estimate <= json * 3,
+                "estimate {estimate} for {json} bytes of JSON ({:?})",
+                op.op
+            );
+        }
+    }
+    let strokes: Vec<Op> = (1..=100)
+        .map(|seq| op(seq, seq, stroke(vec![pt(1.0); MAX_POINTS_PER_OP])))
+        .collect();
+    let refs: Vec<&Op> = strokes.iter().collect();
+    let cut = batches(&refs, SYNC_BATCH_BYTES);
+    assert!(cut.len() > 1);
+    for batch in cut {
+        let message = ChannelMessage::Ops {
+            ops: batch.into_iter().cloned().collect(),
+        };
+        let len = serde_json::to_string(&message).unwrap().len();
+        assert!(len <= MAX_MESSAGE_BYTES, "a batch of {len} bytes");
+    }
+}
