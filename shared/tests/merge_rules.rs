@@ -189,6 +189,16 @@ fn size_estimates_follow_the_json_and_batches_fit_a_message() {
             color: Color::rgb(0, 0, 0),
             width: 1.0,
         },
+        // Control characters: six bytes of JSON each (`\u0001`), the worst case for text.
+        OpKind::Add {
+            shape: Shape::Text {
+                at: pt(0.0),
+                text: "\u{1}".repeat(MAX_TEXT_CHARS),
+                size: 16.0,
+            },
+            color: Color::rgb(0, 0, 0),
+            width: 1.0,
+        },
         OpKind::Erase {
             targets: (1..=MAX_ERASE_TARGETS as u64)
                 .map(|seq| OpId {
@@ -199,6 +209,22 @@ fn size_estimates_follow_the_json_and_batches_fit_a_message() {
         },
         OpKind::Clear {
             seen: VersionVector((0..MAX_AUTHORS).map(|i| (peer(i), 1)).collect()),
+        },
+        // Long author names in the targets and the seen vector count too.
+        OpKind::Erase {
+            targets: (1..=100)
+                .map(|seq| OpId {
+                    author: long_name.clone(),
+                    seq,
+                })
+                .collect(),
+        },
+        OpKind::Clear {
+            seen: VersionVector(
+                (0..100)
+                    .map(|i| (PeerId(format!("{}{i}", long_name.0)), 1))
+                    .collect(),
+            ),
         },
         OpKind::Finish { element: 1 },
     ];
