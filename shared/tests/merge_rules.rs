@@ -259,3 +259,32 @@ fn size_estimates_follow_the_json_and_batches_fit_a_message() {
         assert!(len <= MAX_MESSAGE_BYTES, "a batch of {len} bytes");
     }
 }
+
+/// Mutant: `>` → `>=` on the seq step in `Document::apply_from`. A seq exactly
+/// `MAX_CLOCK_STEP` ahead of its author's last op may wait (parked); one further is refused.
+/// Likewise a Lamport time exactly `MAX_CLOCK_STEP` ahead is integrated.
+#[test]
+fn clock_steps_up_to_the_limit_are_taken() {
+    use shared::document::{Document, MAX_CLOCK_STEP};
+    let sender = peer(0);
+    let finish = |seq, lamport| op(seq, lamport, OpKind::Finish { element: 1 });
+    let mut doc = Document::new();
+    let parked = doc.apply_from(finish(MAX_CLOCK_STEP, 1), Some(&sender));
+    assert_eq!(parked.map(|c| c.integrated), Ok(0), "it waits for its gap");
+    assert_eq!(
+        doc.apply_from(finish(MAX_CLOCK_STEP + 1, 1), Some(&sender)),
+        Err(OpError::ClockJump)
+    );
+    let first = op(1, MAX_CLOCK_STEP, stroke(vec![pt(0.0)]));
+    assert_eq!(
+        doc.apply_from(first, Some(&sender)).map(|c| c.integrated),
+        Ok(1)
+    );
+    assert_eq!(doc.ops().map(|o| o.lamport).max(), Some(MAX_CLOCK_STEP));
+    let mut fresh = Document::new();
+    let too_far = op(1, MAX_CLOCK_STEP + 1, stroke(vec![pt(0.0)]));
+    assert_eq!(
+        fresh.apply_from(too_far, Some(&sender)),
+        Err(OpError::ClockJump)
+    );
+}
