@@ -288,3 +288,87 @@ fn clock_steps_up_to_the_limit_are_taken() {
         Err(OpError::ClockJump)
     );
 }
+
+/// Mutant: `>` → `>=` in `Document::integrate` for extend. A stroke at
+/// `MAX_POINTS_PER_STROKE` takes no more points, and an extend that adds none reports no growth.
+#[test]
+fn a_full_stroke_stops_growing_and_says_so() {
+    use shared::document::MAX_POINTS_PER_STROKE;
+    let mut me = Replica::new(peer(0));
+    let (add, _) = me.perform(stroke(vec![pt(0.0); MAX_POINTS_PER_OP]));
+    let extend = || OpKind::Extend {
+        element: add.seq,
+        points: vec![pt(1.0); MAX_POINTS_PER_OP],
+    };
+    let mut grown = MAX_POINTS_PER_OP;
+    while grown < MAX_POINTS_PER_STROKE {
+        let (_, changes) = me.doc.make(&peer(0), extend());
+        assert_eq!(changes.grown, vec![(add.id(), grown)]);
+        grown = (grown + MAX_POINTS_PER_OP).min(MAX_POINTS_PER_STROKE);
+    }
+    let (_, changes) = me.doc.make(&peer(0), extend());
+    assert!(changes.grown.is_empty(), "{:?}", changes.grown);
+    assert_eq!(changes.integrated, 1);
+    match &me.doc.element(&add.id()).expect("the stroke").shape {
+        Shape::Stroke { points } => assert_eq!(points.len(), MAX_POINTS_PER_STROKE),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Mutants: `delete !` in `Document::integrate` for finish, and `Document::element` returning
+/// `None`. A finish marks the stroke finished once; the element is there, visible or not.
+#[test]
+fn a_finish_finishes_a_stroke_once_and_elements_are_found_when_hidden() {
+    let mut me = Replica::new(peer(0));
+    let (add, changes) = me.perform(stroke(vec![pt(0.0)]));
+    assert!(changes.finished.is_empty(), "a stroke starts unfinished");
+    assert!(!me.doc.element(&add.id()).expect("the stroke").finished);
+    let (_, changes) = me.doc.make(&peer(0), OpKind::Finish { element: add.seq });
+    assert_eq!(changes.finished, vec![add.id()]);
+    assert!(me.doc.element(&add.id()).expect("the stroke").finished);
+    let (_, again) = me.doc.make(&peer(0), OpKind::Finish { element: add.seq });
+    assert!(again.finished.is_empty(), "finished once");
+    me.perform(OpKind::Erase {
+        targets: vec![add.id()],
+    });
+    assert!(me.doc.visible().next().is_none());
+    assert_eq!(
+        me.doc.element(&add.id()).map(|e| e.id.clone()),
+        Some(add.id())
+    );
+}
+
+/// Mutants in `batches`: the guard always false, `+` → `*` in it, `+=` → `*=`. Ops are packed
+/// in order into as few batches as the budget allows.
+#[test]
+fn batches_are_filled_up_to_the_budget() {
+    use shared::document::batches;
+    let ops: Vec<Op> = (1..=10)
+        .map(|seq| op(seq, seq, stroke(vec![pt(1.0); 20])))
+        .collect();
+    let refs: Vec<&Op> = ops.iter().collect();
+    let size = ops[0].estimated_size();
+    assert!(ops.iter().all(|op| op.estimated_size() == size));
+    let sizes = |budget| {
+        batches(&refs, budget)
+            .iter()
+            .map(Vec::len)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sizes(size * 4), vec![4, 4, 2]);
+    assert_eq!(sizes(size * 4 + size / 2), vec![4, 4, 2]);
+    assert_eq!(sizes(size * 10), vec![10]);
+    assert_eq!(sizes(size), vec![1; 10]);
+}
+
+/// Mutant: `History::can_undo` always false.
+#[test]
+fn there_is_something_to_undo_after_an_undoable_op() {
+    let mut me = Replica::new(peer(0));
+    assert!(!me.history.can_undo());
+    me.perform(stroke(vec![pt(0.0)]));
+    assert!(me.history.can_undo());
+    me.undo();
+    assert!(!me.history.can_undo());
+    assert!(me.history.can_redo());
+}
