@@ -22,7 +22,8 @@ use crate::color::Color;
 use crate::geometry::{Point, is_valid_width};
 use crate::protocol::PeerId;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::fmt;
 
 /// An author's op counter: the first op is 1.
@@ -772,16 +773,32 @@ impl Document {
         self.elements.get(id)
     }
 
-    /// Every integrated op the holder of `theirs` lacks, author by author in seq order (so the
-    /// receiver integrates them without parking).
+    /// Every integrated op the holder of `theirs` lacks, each author's in seq order (so the
+    /// receiver integrates them without parking), the authors merged by Lamport time: the
+    /// receiver's clock then climbs as this replica's did, so no op is refused as too far ahead
+    /// ([`MAX_CLOCK_STEP`]) because a later one (by an author whose name sorts first) came first.
     pub fn missing_from(&self, theirs: &VersionVector) -> Vec<&Op> {
-        self.authors
+        let mut queues: Vec<&[Op]> = self
+            .authors
             .iter()
-            .flat_map(|(author, log)| {
-                let have = theirs.get(author) as usize;
-                log.ops.get(have..).unwrap_or(&[])
-            })
-            .collect()
+            .map(|(author, log)| log.ops.get(theirs.get(author) as usize..).unwrap_or(&[]))
+            .collect();
+        let mut heads: BinaryHeap<Reverse<(u64, usize)>> = queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.first().map(|op| Reverse((op.lamport, i))))
+            .collect();
+        let mut out = Vec::with_capacity(queues.iter().map(|q| q.len()).sum());
+        while let Some(Reverse((_, i))) = heads.pop() {
+            if let Some((op, rest)) = queues[i].split_first() {
+                out.push(op);
+                queues[i] = rest;
+                if let Some(next) = rest.first() {
+                    heads.push(Reverse((next.lamport, i)));
+                }
+            }
+        }
+        out
     }
 
     /// Every integrated op (for saving the document).
