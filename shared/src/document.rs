@@ -23,7 +23,7 @@ use crate::geometry::{Point, is_valid_width};
 use crate::protocol::PeerId;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 
 /// An author's op counter: the first op is 1.
@@ -559,10 +559,14 @@ impl Document {
             self.waiting.insert(op.author.clone());
         }
         self.parked += 1;
-        // A waiting op has been seen: what this replica makes from now on is stamped after it,
-        // so a clear or an erase stamped far ahead, waiting for ops not yet made, can never
-        // cover them (`integrate` hides nothing with a later time than the op that names it).
-        self.lamport = self.lamport.max(op.lamport);
+        // An op waiting next in its author's line has been seen: what this replica makes from
+        // now on is stamped after it, so a clear or an erase stamped far ahead, waiting for ops
+        // not yet made, can never cover them (`integrate` hides nothing with a later time than
+        // the op that names it). Only that one: it is what `missing_from` hands a newcomer,
+        // whose clock must climb as this one's did (an op past a gap moves nothing).
+        if op.seq == self.have(&op.author) + 1 {
+            self.lamport = self.lamport.max(op.lamport);
+        }
         let log = self.authors.entry(op.author.clone()).or_default();
         log.parked.insert(op.seq, (op, sender.cloned()));
         Ok(())
@@ -773,32 +777,52 @@ impl Document {
         self.elements.get(id)
     }
 
-    /// Every integrated op the holder of `theirs` lacks, each author's in seq order (so the
-    /// receiver integrates them without parking), the authors merged by Lamport time: the
-    /// receiver's clock then climbs as this replica's did, so no op is refused as too far ahead
+    /// Every op the holder of `theirs` lacks, each author's in seq order (so the receiver
+    /// integrates them without parking), the authors merged by Lamport time: the receiver's clock
+    /// then climbs as this replica's did, so no op is refused as too far ahead
     /// ([`MAX_CLOCK_STEP`]) because a later one (by an author whose name sorts first) came first.
+    /// Ops waiting here for what they depend on go too, when they follow their author's last
+    /// integrated op: their times moved this replica's clock (see `park`), and so the times of
+    /// ops it took after them; a receiver without them would refuse those.
     pub fn missing_from(&self, theirs: &VersionVector) -> Vec<&Op> {
-        let mut queues: Vec<&[Op]> = self
+        let mut queues: Vec<VecDeque<&Op>> = self
             .authors
             .iter()
-            .map(|(author, log)| log.ops.get(theirs.get(author) as usize..).unwrap_or(&[]))
+            .map(|(author, log)| {
+                let have = theirs.get(author);
+                let mut queue: VecDeque<&Op> =
+                    log.ops.get(have as usize..).unwrap_or(&[]).iter().collect();
+                let mut next = log.ops.len() as Seq + 1;
+                while let Some((op, _)) = log.parked.get(&next) {
+                    if next > have {
+                        queue.push_back(op);
+                    }
+                    next += 1;
+                }
+                queue
+            })
             .collect();
         let mut heads: BinaryHeap<Reverse<(u64, usize)>> = queues
             .iter()
             .enumerate()
-            .filter_map(|(i, q)| q.first().map(|op| Reverse((op.lamport, i))))
+            .filter_map(|(i, q)| q.front().map(|op| Reverse((op.lamport, i))))
             .collect();
-        let mut out = Vec::with_capacity(queues.iter().map(|q| q.len()).sum());
+        let mut out = Vec::with_capacity(queues.iter().map(VecDeque::len).sum());
         while let Some(Reverse((_, i))) = heads.pop() {
-            if let Some((op, rest)) = queues[i].split_first() {
+            if let Some(op) = queues[i].pop_front() {
                 out.push(op);
-                queues[i] = rest;
-                if let Some(next) = rest.first() {
+                if let Some(next) = queues[i].front() {
                     heads.push(Reverse((next.lamport, i)));
                 }
             }
         }
         out
+    }
+
+    /// The highest Lamport time this replica has seen (integrated or waiting): its next op is
+    /// stamped one above.
+    pub fn lamport(&self) -> u64 {
+        self.lamport
     }
 
     /// Every integrated op (for saving the document).

@@ -1498,10 +1498,10 @@ mod tests {
     }
 
     #[test]
-    fn a_reply_stops_at_what_the_document_holds_when_proven_ops_wait_in_it() {
+    fn a_reply_carries_the_ops_waiting_in_the_document_with_their_proofs() {
         // Mallory's signed clear names alice's next op: the ledger takes it (and its proof), the
-        // document keeps it waiting. Bob's reply to a newcomer must not reach past what his
-        // document holds (this panicked: proofs were looked up beyond the ops sent).
+        // document keeps it waiting. Bob's reply to a newcomer carries it (this once panicked:
+        // proofs were looked up beyond the ops sent).
         let (mut bob, mut mallory, mut alice) =
             (user("bob", 2), user("mallory", 5), user("alice", 1));
         bob.ledger.learn(&mallory.cert()).unwrap();
@@ -1537,13 +1537,21 @@ mod tests {
             &bob.key,
             SYNC_BATCH_BYTES,
         );
-        // Mallory's first op can be proven only by the proof at 2, which the reply cannot carry.
-        assert!(batches.iter().all(|b| b.ops.iter().all(|op| op.seq <= 1)));
+        // The waiting clear goes too (its time moved bob's clock), with the proof that covers it,
+        // and waits at carol's in turn.
+        let sent: Vec<Seq> = batches
+            .iter()
+            .flat_map(|b| b.ops.iter().map(|op| op.seq))
+            .collect();
+        assert_eq!(sent, vec![1, 2]);
         for b in batches {
-            carol
+            let a = carol
                 .ledger
                 .admit(&mut carol.doc, &bob.me, b.ops, b.proofs, b.certs);
+            assert!(a.refused.is_empty(), "{:?}", a.refused);
         }
+        assert_eq!(carol.doc.version_vector().get(&mallory.me), 1);
+        assert_eq!(carol.doc.lamport(), bob.doc.lamport());
         // When alice draws, the clear lands (hiding nothing drawn after it was made).
         let mine = alice.draw(1);
         let proof = alice.ledger.seal(&alice.key, &alice.me).unwrap();

@@ -26,6 +26,7 @@ use shared::protocol::{
     AccessResponse, AddPeer, ClientConfig, Connected, ErrorBody, IceCandidate, JoinResponse,
     Relayed, RemovePeer, SessionDescription,
 };
+use shared::signing::{Certificate, Proof, PublicKey, Signature};
 use shared::sync::{ChannelMessage, MAX_OPS_PER_MESSAGE, accept_op};
 use std::collections::HashSet;
 
@@ -220,9 +221,43 @@ fn op() -> BoxedStrategy<Op> {
         .boxed()
 }
 
+/// 32 or 64 arbitrary bytes: keys and signatures that mostly do not check.
+fn key() -> BoxedStrategy<PublicKey> {
+    prop::array::uniform32(any::<u8>())
+        .prop_map(PublicKey)
+        .boxed()
+}
+
+fn signature() -> BoxedStrategy<Signature> {
+    (
+        prop::array::uniform32(any::<u8>()),
+        prop::array::uniform32(any::<u8>()),
+    )
+        .prop_map(|(a, b)| {
+            let mut sig = [0; 64];
+            sig[..32].copy_from_slice(&a);
+            sig[32..].copy_from_slice(&b);
+            Signature(sig)
+        })
+        .boxed()
+}
+
+fn certificate() -> BoxedStrategy<Certificate> {
+    (peer(), key(), signature())
+        .prop_map(|(peer, key, sig)| Certificate { peer, key, sig })
+        .boxed()
+}
+
+fn proof() -> BoxedStrategy<Proof> {
+    (peer(), clock(), signature())
+        .prop_map(|(author, seq, sig)| Proof { author, seq, sig })
+        .boxed()
+}
+
 fn message() -> BoxedStrategy<ChannelMessage> {
     prop_oneof![
-        1 => version_vector().prop_map(|have| ChannelMessage::Hello { have }),
+        1 => (version_vector(), prop::option::of(certificate()))
+            .prop_map(|(have, cert)| ChannelMessage::Hello { have, cert }),
         4 => prop_oneof![
             8 => prop::collection::vec(op(), 0..6),
             // Many small ops (many huge ones would be gigabytes, far past any channel's limit).
@@ -234,7 +269,15 @@ fn message() -> BoxedStrategy<ChannelMessage> {
                     vec![Op { author, seq, lamport, op: OpKind::Finish { element } }; n]
                 }),
         ]
-        .prop_map(|ops| ChannelMessage::Ops { ops }),
+        .prop_flat_map(|ops| {
+            let n = ops.len().min(3);
+            (
+                Just(ops),
+                prop::collection::vec(proof(), 0..=n),
+                prop::collection::vec(certificate(), 0..=n),
+            )
+        })
+        .prop_map(|(ops, proofs, certs)| ChannelMessage::Ops { ops, proofs, certs }),
         1 => (prop::option::of((float(), float())), any::<(u8, u8, u8)>())
             .prop_map(|(at, (r, g, b))| ChannelMessage::Cursor { at, color: Color::rgb(r, g, b) }),
         1 => Just(ChannelMessage::Ping),
@@ -479,9 +522,10 @@ fn decode_everything(text: &str) {
 /// replica forwards what it integrated).
 fn message_is_bounded(m: &ChannelMessage) {
     match m {
-        ChannelMessage::Hello { have } => assert!(have.0.len() <= MAX_AUTHORS),
-        ChannelMessage::Ops { ops } => {
+        ChannelMessage::Hello { have, .. } => assert!(have.0.len() <= MAX_AUTHORS),
+        ChannelMessage::Ops { ops, proofs, certs } => {
             assert!(ops.len() <= MAX_OPS_PER_MESSAGE);
+            assert!(proofs.len() <= ops.len() && certs.len() <= ops.len());
             for op in ops {
                 assert!(within_bounds(op), "validated but out of bounds: {op:?}");
                 assert!(op.seq < JS_LIMIT && op.lamport < JS_LIMIT);
@@ -500,8 +544,9 @@ fn message_is_bounded(m: &ChannelMessage) {
 }
 
 /// The largest Lamport time the document holds (it stamps its next op one above).
+/// The replica's clock: the highest Lamport time it has seen, integrated or waiting.
 fn lamport(doc: &Document) -> u64 {
-    doc.ops().map(|op| op.lamport).max().unwrap_or(0)
+    doc.lamport()
 }
 
 /// Every clock the document exposes is at most `MAX_CLOCK`, far below 2^53.
@@ -729,7 +774,7 @@ proptest! {
     #[test]
     fn validation_keeps_every_op_within_bounds(op in op()) {
         prop_assert_eq!(op.validate().is_ok(), within_bounds(&op), "{:?}", op);
-        let m = ChannelMessage::Ops { ops: vec![op.clone()] };
+        let m = ChannelMessage::Ops { ops: vec![op.clone()], proofs: vec![], certs: vec![] };
         prop_assert_eq!(m.validate().is_ok(), within_bounds(&op));
     }
 
@@ -769,8 +814,13 @@ proptest! {
         // The next op this replica stamps is still an exact JavaScript number.
         let (next, _) = doc.clone().make(&honest(0), OpKind::Finish { element: 1 });
         prop_assert!(next.lamport < JS_LIMIT && next.seq < JS_LIMIT);
-        let all = doc.missing_from(&VersionVector::default());
-        prop_assert_eq!(all.len(), doc.op_count());
+        // A sync from nothing holds every integrated op (and the ops waiting after them).
+        let all: HashSet<OpId> = doc
+            .missing_from(&VersionVector::default())
+            .into_iter()
+            .map(Op::id)
+            .collect();
+        prop_assert!(doc.ops().all(|op| all.contains(&op.id())));
     }
 
     /// Honest replicas that receive the same honest ops in different orders, duplicated, among

@@ -254,6 +254,8 @@ fn size_estimates_follow_the_json_and_batches_fit_a_message() {
     for batch in cut {
         let message = ChannelMessage::Ops {
             ops: batch.into_iter().cloned().collect(),
+            proofs: vec![],
+            certs: vec![],
         };
         let len = serde_json::to_string(&message).unwrap().len();
         assert!(len <= MAX_MESSAGE_BYTES, "a batch of {len} bytes");
