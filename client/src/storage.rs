@@ -603,9 +603,18 @@ impl RoomStore {
             self.again = true;
             return Ok(None);
         }
+        let covers = doc.version_vector();
         let (ops, replaces): (Vec<&Op>, Vec<JsValue>) = match &self.compact {
             Some(ids) => (doc.ops().collect(), ids.clone()),
-            None => (doc.missing_from(&self.saved), Vec::new()),
+            // Integrated ops only: ops still waiting for what they depend on would be written
+            // again by every save for as long as they wait (a peer's sync brings them back).
+            None => (
+                doc.missing_from(&self.saved)
+                    .into_iter()
+                    .filter(|op| covers.covers(&op.id()))
+                    .collect(),
+                Vec::new(),
+            ),
         };
         if ops.is_empty() {
             return Ok(None);
@@ -638,7 +647,7 @@ impl RoomStore {
             trust,
             ops: ops.len(),
             replaces,
-            covers: doc.version_vector(),
+            covers,
         }))
     }
 
