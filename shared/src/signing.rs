@@ -1381,6 +1381,11 @@ mod tests {
             "the gap filled and the rest followed"
         );
         assert_eq!(bob.ledger.waiting_per_sender.get(&alice.me), Some(&0));
+        // Her last op again (a repeated sync) is held already: nothing waits.
+        bob.ledger
+            .admit(&mut bob.doc, &alice.me, ops[5..].to_vec(), vec![], vec![]);
+        assert_eq!(bob.ledger.waiting_per_sender.get(&alice.me), Some(&0));
+        assert!(bob.ledger.waiting.is_empty());
 
         // A flood of ops past a gap runs out of budget.
         let far: Vec<Op> = (0..MAX_WAITING_PER_SENDER as u64 + 1)
@@ -1393,8 +1398,25 @@ mod tests {
             .collect();
         let a = bob
             .ledger
-            .admit(&mut bob.doc, &alice.me, far, vec![], vec![]);
+            .admit(&mut bob.doc, &alice.me, far.clone(), vec![], vec![]);
         assert_eq!(refusals(&[a]), vec![TrustError::OverBudget]);
+        // Exactly the budget is taken; one more op is not.
+        let (fits, over) = far.split_at(MAX_WAITING_PER_SENDER);
+        let a = bob
+            .ledger
+            .admit(&mut bob.doc, &alice.me, fits.to_vec(), vec![], vec![]);
+        assert!(a.refused.is_empty());
+        let one_more = vec![Op {
+            seq: over[0].seq + 10,
+            ..over[0].clone()
+        }];
+        let a = bob
+            .ledger
+            .admit(&mut bob.doc, &alice.me, one_more, vec![], vec![]);
+        assert_eq!(refusals(&[a]), vec![TrustError::OverBudget]);
+        // What a present sender has waiting stays; a departed one's goes.
+        bob.ledger.retain_senders(|p| *p == alice.me);
+        assert!(!bob.ledger.waiting.is_empty());
         bob.ledger.retain_senders(|_| false);
         assert!(bob.ledger.waiting.is_empty());
     }
@@ -1441,6 +1463,13 @@ mod tests {
             SYNC_BATCH_BYTES,
         );
         let mut proofs = 0;
+        // Filled greedily: a batch that does not end at a proof ends because the next op would
+        // not fit.
+        for pair in batches.windows(2) {
+            let size: usize = pair[0].ops.iter().map(Op::estimated_size).sum();
+            let next = pair[1].ops[0].estimated_size();
+            assert!(!pair[0].proofs.is_empty() || size + next > SYNC_BATCH_BYTES);
+        }
         for b in batches {
             let size: usize = b.ops.iter().map(Op::estimated_size).sum();
             assert!(size <= SYNC_BATCH_BYTES || b.ops.len() == 1, "{size}");
@@ -1697,6 +1726,13 @@ mod tests {
             SEAL_EVERY_MS + 2.0
         ));
         assert!(op(&mut alice, rect, SEAL_EVERY_MS + 3.0));
+        assert!(
+            !op(&mut alice, grow(), SEAL_EVERY_MS + 3.0),
+            "growth in the same ms waits"
+        );
+        // A clock that went back (a new page's `performance.now`) does not hold sealing up.
+        assert!(!op(&mut alice, grow(), SEAL_EVERY_MS + 4.0));
+        assert!(op(&mut alice, grow(), 1.0), "time went back: sealed");
         // Drawing with nobody there, the chain is still signed every SEAL_EVERY_BYTES.
         let mut offline = user("offline", 2);
         let mut bytes = 0;
@@ -1833,6 +1869,52 @@ mod tests {
         }
         // An all-zero key is not a point a signature can check against.
         assert!(!PublicKey([0; 32]).verifies(b"x", &Signature([0; 64])));
+    }
+
+    #[test]
+    fn canonical_bytes_tell_every_shape_apart_and_hex_reads_either_case() {
+        let (a, b) = (Point::new(1.0, 2.0, 0.5), Point::new(3.0, 4.0, 0.5));
+        let shapes = [
+            Shape::Line { from: a, to: b },
+            Shape::Rect { from: a, to: b },
+            Shape::Ellipse { from: a, to: b },
+            Shape::Stroke { points: vec![a, b] },
+            Shape::Text {
+                at: a,
+                text: "x".into(),
+                size: 12.0,
+            },
+        ];
+        let bytes: Vec<Vec<u8>> = shapes
+            .into_iter()
+            .map(|shape| {
+                let mut out = Vec::new();
+                let op = Op {
+                    author: PeerId("a".into()),
+                    seq: 1,
+                    lamport: 1,
+                    op: OpKind::Add {
+                        shape,
+                        color: Color::rgb(0, 0, 0),
+                        width: 1.0,
+                    },
+                };
+                canonical(&op, &mut out);
+                out
+            })
+            .collect();
+        for (i, x) in bytes.iter().enumerate() {
+            for y in &bytes[i + 1..] {
+                assert_ne!(x, y);
+            }
+        }
+        let key = Keypair::from_seed([0xab; 32]).public();
+        let lower = key.to_string();
+        assert_eq!(from_hex::<32>(&lower), Some(key.0));
+        assert_eq!(from_hex::<32>(&lower.to_uppercase()), Some(key.0));
+        assert_eq!(from_hex::<2>("0aF9"), Some([0x0a, 0xf9]));
+        assert_eq!(from_hex::<2>("0aG9"), None);
+        assert_eq!(from_hex::<2>("0a9"), None);
     }
 
     fn serde_json_from<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, serde_json::Error> {
