@@ -432,6 +432,8 @@ impl Board {
     }
 
     fn perform(&mut self, kind: OpKind) -> Op {
+        // An erase or a clear carries the marks that show it had the ops it names.
+        let kind = self.ledger.mark(&self.replica.doc, &self.replica.me, kind);
         let (op, changes) = self.replica.perform(kind);
         self.ledger.record_mine(&op, &self.key);
         self.absorb(changes);
@@ -573,7 +575,7 @@ impl Board {
             return Vec::new();
         }
         erased.extend(targets.iter().cloned());
-        vec![self.perform(OpKind::Erase { targets })]
+        vec![self.perform(OpKind::erase(targets))]
     }
 
     /// Adds a text element with its top-left at a screen point; `None` for blank text.
@@ -617,10 +619,7 @@ impl Board {
 
     /// Clears what I can see; returns the op to broadcast.
     pub fn clear(&mut self) -> Op {
-        let (op, changes) = self.replica.clear();
-        self.ledger.record_mine(&op, &self.key);
-        self.absorb(changes);
-        op
+        self.perform(OpKind::clear(self.replica.doc.version_vector()))
     }
 
     /// The number of strokes still being drawn (painted each frame on the live layer).

@@ -122,16 +122,14 @@ fn op_kind(u: &mut Unstructured) -> Result<OpKind> {
                     })
                 })
                 .collect::<Result<_>>()?;
-            OpKind::Erase { targets }
+            OpKind::erase(targets)
         }
         5 => {
             let n = u.int_in_range(0..=3)?;
             let seen = (0..n)
                 .map(|_| Ok((peer(u)?, clock(u)?)))
                 .collect::<Result<_>>()?;
-            OpKind::Clear {
-                seen: VersionVector(seen),
-            }
+            OpKind::clear(VersionVector(seen))
         }
         6 => OpKind::Undo { target: clock(u)? },
         _ => OpKind::Redo { target: clock(u)? },
@@ -199,10 +197,7 @@ fn honest_log(u: &mut Unstructured) -> Result<Vec<Op>> {
                 } else {
                     let target = ids[u.choose_index(ids.len())?].clone();
                     Some(
-                        r.perform(OpKind::Erase {
-                            targets: vec![target],
-                        })
-                        .0,
+                        r.perform(OpKind::erase(vec![target])).0,
                     )
                 }
             }

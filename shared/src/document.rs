@@ -29,6 +29,9 @@ use std::fmt;
 /// An author's op counter: the first op is 1.
 pub type Seq = u64;
 
+/// Chain fingerprints carried by an erase or a clear, by author ([`crate::signing::Mark`]).
+pub type Marks = BTreeMap<PeerId, crate::signing::Mark>;
+
 /// Most points an `add` or `extend` op may carry.
 pub const MAX_POINTS_PER_OP: usize = 512;
 /// Most points one stroke keeps.
@@ -168,11 +171,18 @@ pub enum OpKind {
     Erase {
         /// Elements to hide.
         targets: Vec<OpId>,
+        /// For each other author named, the fingerprint of its chain at the latest op named
+        /// ([`crate::signing::Mark`]): proof the eraser had the ops it names.
+        #[serde(default, skip_serializing_if = "Marks::is_empty")]
+        marks: Marks,
     },
     /// Hides every element the author had seen.
     Clear {
         /// The author's version vector when it cleared.
         seen: VersionVector,
+        /// For each other author in `seen`, the fingerprint of its chain there.
+        #[serde(default, skip_serializing_if = "Marks::is_empty")]
+        marks: Marks,
     },
     /// Switches off one of the author's own `add`, `erase` or `clear` ops.
     Undo {
@@ -187,6 +197,46 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    /// An erase of `targets` (without marks: see [`crate::signing::Ledger::mark`]).
+    pub fn erase(targets: Vec<OpId>) -> OpKind {
+        OpKind::Erase {
+            targets,
+            marks: Marks::new(),
+        }
+    }
+
+    /// A clear of what `seen` covers (without marks: see [`crate::signing::Ledger::mark`]).
+    pub fn clear(seen: VersionVector) -> OpKind {
+        OpKind::Clear {
+            seen,
+            marks: Marks::new(),
+        }
+    }
+
+    /// The other authors' ops this op names, as the latest named of each (an erase's targets,
+    /// a clear's `seen`): what it depends on beyond `author`'s own earlier ops.
+    pub fn names_beyond(&self, author: &PeerId) -> BTreeMap<PeerId, Seq> {
+        let mut named = BTreeMap::new();
+        match self {
+            OpKind::Erase { targets, .. } => {
+                for t in targets.iter().filter(|t| t.author != *author) {
+                    let seq = named.entry(t.author.clone()).or_insert(0);
+                    *seq = t.seq.max(*seq);
+                }
+            }
+            OpKind::Clear { seen, .. } => {
+                named.extend(
+                    seen.0
+                        .iter()
+                        .filter(|(a, n)| *a != author && **n > 0)
+                        .map(|(a, n)| (a.clone(), *n)),
+                );
+            }
+            _ => {}
+        }
+        named
+    }
+
     /// True for the ops a user can undo.
     pub fn is_undoable(&self) -> bool {
         matches!(
@@ -306,20 +356,31 @@ impl Op {
                     return Err(OpError::BadTarget);
                 }
             }
-            OpKind::Erase { targets } => {
-                if targets.len() > MAX_ERASE_TARGETS {
+            OpKind::Erase { targets, marks } => {
+                if targets.len() > MAX_ERASE_TARGETS || marks.len() > MAX_AUTHORS {
                     return Err(OpError::TooMany);
                 }
                 if targets.iter().any(|t| t.seq == 0 || t.seq > MAX_CLOCK) {
                     return Err(OpError::BadClock);
                 }
+                // Its author's own ops from this one on do not exist yet: naming one would park
+                // the author's line for ever.
+                if targets
+                    .iter()
+                    .any(|t| t.author == self.author && t.seq >= self.seq)
+                {
+                    return Err(OpError::BadTarget);
+                }
             }
-            OpKind::Clear { seen } => {
-                if seen.0.len() > MAX_AUTHORS {
+            OpKind::Clear { seen, marks } => {
+                if seen.0.len() > MAX_AUTHORS || marks.len() > MAX_AUTHORS {
                     return Err(OpError::TooMany);
                 }
                 if seen.0.values().any(|n| *n > MAX_CLOCK) {
                     return Err(OpError::BadClock);
+                }
+                if seen.get(&self.author) >= self.seq {
+                    return Err(OpError::BadTarget);
                 }
             }
         }
@@ -338,8 +399,14 @@ impl Op {
                     }
             }
             OpKind::Extend { points, .. } => 32 + points.len() * 40,
-            OpKind::Erase { targets } => targets.iter().map(|t| 32 + t.author.0.len()).sum(),
-            OpKind::Clear { seen } => seen.0.keys().map(|a| 24 + a.0.len()).sum(),
+            OpKind::Erase { targets, marks } => {
+                targets.iter().map(|t| 32 + t.author.0.len()).sum::<usize>()
+                    + marks.keys().map(|a| 40 + a.0.len()).sum::<usize>()
+            }
+            OpKind::Clear { seen, marks } => {
+                seen.0.keys().map(|a| 24 + a.0.len()).sum::<usize>()
+                    + marks.keys().map(|a| 40 + a.0.len()).sum::<usize>()
+            }
             _ => 16,
         }
     }
@@ -618,8 +685,8 @@ impl Document {
     /// Are the ops this op depends on (beyond its author's earlier ones) integrated here?
     fn dependencies_met(&self, op: &Op) -> bool {
         match &op.op {
-            OpKind::Clear { seen } => seen.0.iter().all(|(author, n)| self.have(author) >= *n),
-            OpKind::Erase { targets } => targets.iter().all(|t| self.have(&t.author) >= t.seq),
+            OpKind::Clear { seen, .. } => seen.0.iter().all(|(author, n)| self.have(author) >= *n),
+            OpKind::Erase { targets, .. } => targets.iter().all(|t| self.have(&t.author) >= t.seq),
             _ => true,
         }
     }
@@ -694,7 +761,7 @@ impl Document {
             // A clear or an erase can only have seen ops with earlier Lamport times; one that
             // claims later ones (a forgery aimed at work not yet done) stays in its author's log
             // but hides nothing. Every replica decides the same, from the ops' own times.
-            OpKind::Erase { targets } => {
+            OpKind::Erase { targets, .. } => {
                 if self.all_earlier(targets.iter().cloned(), op.lamport) {
                     for target in targets {
                         self.erasures
@@ -705,7 +772,7 @@ impl Document {
                     changes.repaint = true;
                 }
             }
-            OpKind::Clear { seen } => {
+            OpKind::Clear { seen, .. } => {
                 let saw = seen.0.iter().filter(|(_, n)| **n > 0).map(|(a, n)| OpId {
                     author: a.clone(),
                     seq: *n,
@@ -830,6 +897,15 @@ impl Document {
         self.authors.values().flat_map(|log| log.ops.iter())
     }
 
+    /// `author`'s op `seq`, integrated or waiting.
+    pub fn op(&self, author: &PeerId, seq: Seq) -> Option<&Op> {
+        let log = self.authors.get(author)?;
+        match usize::try_from(seq).ok()?.checked_sub(1) {
+            Some(i) if i < log.ops.len() => log.ops.get(i),
+            _ => log.parked.get(&seq).map(|(op, _)| op),
+        }
+    }
+
     /// Number of integrated ops.
     pub fn op_count(&self) -> usize {
         self.authors.values().map(|log| log.ops.len()).sum()
@@ -942,7 +1018,7 @@ impl Replica {
     /// Clears what I can see.
     pub fn clear(&mut self) -> (Op, Changes) {
         let seen = self.doc.version_vector();
-        self.perform(OpKind::Clear { seen })
+        self.perform(OpKind::clear(seen))
     }
 }
 
@@ -1078,7 +1154,12 @@ mod tests {
                     let ids = visible_ids(&replicas[who].doc);
                     (!ids.is_empty()).then(|| {
                         let targets = vec![ids[i % ids.len()].clone()];
-                        replicas[who].perform(OpKind::Erase { targets }).0
+                        replicas[who]
+                            .perform(OpKind::Erase {
+                                targets,
+                                marks: Marks::new(),
+                            })
+                            .0
                     })
                 }
                 Action::Clear => Some(replicas[who].clear().0),
@@ -1230,7 +1311,7 @@ mod tests {
                 .filter(|e| {
                     let id = e.id();
                     let erased = all.iter().any(|x| match &x.op {
-                        OpKind::Erase { targets } => {
+                        OpKind::Erase { targets, .. } => {
                             targets.contains(&id)
                                 && targets.iter().all(|t| lamport_of(t) < x.lamport)
                                 && on(&x.id())
@@ -1238,7 +1319,7 @@ mod tests {
                         _ => false,
                     });
                     let cleared = all.iter().any(|c| match &c.op {
-                        OpKind::Clear { seen } => {
+                        OpKind::Clear { seen, .. } => {
                             seen.covers(&id)
                                 && seen.0.iter().filter(|(_, n)| **n > 0).all(|(a, n)| {
                                     lamport_of(&OpId { author: a.clone(), seq: *n }) < c.lamport
@@ -1301,6 +1382,7 @@ mod tests {
         b.doc.apply(mine.clone());
         // b erases a's stroke: it is gone everywhere.
         let (erase, _) = b.perform(OpKind::Erase {
+            marks: Marks::new(),
             targets: vec![mine.id()],
         });
         a.doc.apply(erase);
@@ -1375,6 +1457,7 @@ mod tests {
             seq: 1,
             lamport: 5,
             op: OpKind::Clear {
+                marks: Marks::new(),
                 seen: VersionVector([(peer(1), 1_000_000)].into()),
             },
         };
@@ -1385,6 +1468,7 @@ mod tests {
         // At u64::MAX it is refused outright.
         let mut worse = forged;
         worse.op = OpKind::Clear {
+            marks: Marks::new(),
             seen: VersionVector([(peer(1), u64::MAX)].into()),
         };
         assert_eq!(hostile(&mut a.doc, worse), Err(OpError::BadClock));
@@ -1395,6 +1479,7 @@ mod tests {
             seq: 1,
             lamport: 3,
             op: OpKind::Clear {
+                marks: Marks::new(),
                 seen: VersionVector([(peer(1), 3)].into()),
             },
         };
@@ -1421,7 +1506,10 @@ mod tests {
             author: peer(9),
             seq: 1,
             lamport: 2,
-            op: OpKind::Erase { targets },
+            op: OpKind::Erase {
+                targets,
+                marks: Marks::new(),
+            },
         };
         hostile(&mut a.doc, forged).unwrap();
         for n in 0..5 {
@@ -1437,6 +1525,7 @@ mod tests {
             eraser.doc.apply(op);
         }
         let (erase, _) = eraser.perform(OpKind::Erase {
+            marks: Marks::new(),
             targets: vec![gone.id()],
         });
         c.apply(erase);
@@ -1461,6 +1550,7 @@ mod tests {
             seq: 1,
             lamport: far,
             op: OpKind::Erase {
+                marks: Marks::new(),
                 targets: (1..=10)
                     .map(|seq| OpId {
                         author: peer(1),
@@ -1474,6 +1564,7 @@ mod tests {
             seq: 2,
             lamport: far,
             op: OpKind::Clear {
+                marks: Marks::new(),
                 seen: VersionVector([(peer(1), 10)].into()),
             },
         };
@@ -1707,6 +1798,7 @@ mod tests {
             seq: 2,
             lamport: 4,
             op: OpKind::Clear {
+                marks: Marks::new(),
                 seen: VersionVector([(peer(1), 7)].into()),
             },
         };

@@ -23,10 +23,19 @@
 //!   comes in a later message: proofs are sent sparingly, since checking one costs a late joiner
 //!   about a millisecond in the browser.
 //!
+//! - An erase or a clear names other authors' ops, and hides them once they arrive: named ahead
+//!   of time, sent to everyone but their author, it would hide work that author has yet to do
+//!   (the others' clocks move past it; the author's does not). So each carries a [`Mark`] per
+//!   author it names, the fingerprint of that author's chain at the latest op named, which nobody
+//!   can know before the op exists; the ledger holds it until the chain gets there, and refuses
+//!   it unless the mark matches ([`Ledger::mark`] makes them).
+//!
 //! Canonical bytes are our own small encoding ([`canonical`]), not JSON: the client encodes JSON
 //! with the browser's own `JSON.stringify`, whose number printing is not ours to fix.
 
-use crate::document::{Changes, Document, Op, OpError, OpId, OpKind, Seq, Shape, VersionVector};
+use crate::document::{
+    Changes, Document, Marks, Op, OpError, OpId, OpKind, Seq, Shape, VersionVector,
+};
 use crate::geometry::Point;
 use crate::protocol::PeerId;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -52,6 +61,9 @@ pub const PROOF_SPAN_BYTES: usize = 2 << 20;
 pub const MAX_HELD_BYTES_PER_SENDER: usize = 4 * PROOF_SPAN_BYTES;
 /// Most server keys a replica trusts (one per server secret it has seen).
 pub const MAX_SERVER_KEYS: usize = 16;
+/// A chain keeps its state every this many ops, so its head at any earlier op costs at most this
+/// many ops' hashing ([`Ledger::mark`]); about 3 bytes an op.
+pub const CHECKPOINT_EVERY: Seq = 64;
 /// Prefix of the self-certifying author ids used before sign-in.
 pub const LOCAL_PREFIX: &str = "local-";
 
@@ -69,6 +81,19 @@ pub struct Signature(pub [u8; 64]);
 
 /// A chain head: the first half of a SHA-512.
 pub type Head = [u8; 32];
+
+/// The fingerprint of an author's chain at one op (the first 16 bytes of its head), written as 32
+/// hex digits: an erase or a clear carries one per author it names, to show it had those ops.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Mark(pub [u8; 16]);
+
+impl Mark {
+    fn of(head: &Head) -> Mark {
+        let mut m = [0; 16];
+        m.copy_from_slice(&head[..16]);
+        Mark(m)
+    }
+}
 
 /// A signing key. Its secret never leaves the replica (nor is it stored: a page load is one
 /// identity).
@@ -196,6 +221,9 @@ pub enum TrustError {
     NotInOrder,
     /// The sender has too many ops waiting for their chain.
     OverBudget,
+    /// An erase or a clear whose marks are missing or do not match the chains of the ops it
+    /// names.
+    BadMark,
     /// The document refused an op (bounds, budgets).
     Refused(OpError),
 }
@@ -208,6 +236,7 @@ impl fmt::Display for TrustError {
             TrustError::BadProof => f.write_str("signature does not match the ops"),
             TrustError::NotInOrder => f.write_str("an author's ops out of order"),
             TrustError::OverBudget => f.write_str("too many ops waiting from this sender"),
+            TrustError::BadMark => f.write_str("an erase or clear names ops it never had"),
             TrustError::Refused(why) => write!(f, "{why}"),
         }
     }
@@ -220,6 +249,9 @@ impl std::error::Error for TrustError {}
 pub struct Chain {
     seq: Seq,
     stream: Stream,
+    /// The stream after every [`CHECKPOINT_EVERY`]-th op: `checkpoints[i]` after op
+    /// `i * CHECKPOINT_EVERY` (the first, before any op).
+    checkpoints: Vec<Stream>,
     proofs: BTreeMap<Seq, Signature>,
     /// Bytes (by estimate) of my ops since my last proof, for [`Ledger::record_mine`].
     unsealed: usize,
@@ -232,6 +264,7 @@ impl Chain {
         stream.put(author.0.as_bytes());
         Chain {
             seq: 0,
+            checkpoints: vec![stream.clone()],
             stream,
             proofs: BTreeMap::new(),
             unsealed: 0,
@@ -242,6 +275,43 @@ impl Chain {
     pub fn proven(&self) -> Seq {
         self.proofs.keys().next_back().copied().unwrap_or(0)
     }
+
+    /// Moves the chain on to `seq`, whose stream is `stream`.
+    fn reach(&mut self, seq: Seq, stream: Stream) {
+        self.seq = seq;
+        self.stream = stream;
+        if seq.is_multiple_of(CHECKPOINT_EVERY)
+            && self.checkpoints.len() as Seq == seq / CHECKPOINT_EVERY
+        {
+            self.checkpoints.push(self.stream.clone());
+        }
+    }
+
+    /// The head at op `seq` (at most the chain's), rehashing from the checkpoint before it the
+    /// ops `doc` holds.
+    fn head_at(&self, seq: Seq, author: &PeerId, doc: &Document) -> Option<Head> {
+        if seq == self.seq {
+            return Some(self.stream.head());
+        }
+        if seq > self.seq {
+            return None;
+        }
+        let from = seq / CHECKPOINT_EVERY;
+        let mut stream = self.checkpoints.get(usize::try_from(from).ok()?)?.clone();
+        let mut scratch = Vec::new();
+        for n in from * CHECKPOINT_EVERY + 1..=seq {
+            stream.absorb(doc.op(author, n)?, &mut scratch);
+        }
+        Some(stream.head())
+    }
+}
+
+/// What an erase's or a clear's marks say, against the chains here.
+enum Named {
+    /// Every mark matches.
+    Known,
+    /// The chain has not reached this op yet.
+    Ahead(OpId),
 }
 
 /// The chain as one SHA-512 stream over every op's canonical bytes, length-prefixed: an op costs
@@ -310,6 +380,9 @@ pub struct Ledger {
     certs: HashMap<PeerId, Certificate>,
     chains: HashMap<PeerId, Chain>,
     waiting: HashMap<PeerId, Vec<Waiting>>,
+    /// Ops from an erase or a clear on, by the author whose chain has to reach the op it names
+    /// (and how far) before its mark can be checked.
+    blocked: HashMap<PeerId, Vec<(Seq, Waiting)>>,
     waiting_per_sender: HashMap<PeerId, usize>,
     /// A third author's ops, by (author, sender), that wait for the proof that covers them.
     held: HashMap<(PeerId, PeerId), Vec<Op>>,
@@ -428,11 +501,10 @@ impl Ledger {
             next.absorb(&op, &mut scratch);
             let (author, seq) = (op.author.clone(), op.seq);
             if let Ok(changes) = doc.apply_from(op, None) {
-                chain.seq = seq;
                 if wanted.contains(&seq) {
                     heads.entry(author).or_default().insert(seq, next.head());
                 }
-                chain.stream = next;
+                chain.reach(seq, next);
                 total.merge(changes);
             }
         }
@@ -464,14 +536,57 @@ impl Ledger {
             .entry(op.author.clone())
             .or_insert_with(|| Chain::new(&op.author));
         if op.seq == chain.seq + 1 {
-            chain.stream.absorb(op, &mut Vec::new());
-            chain.seq = op.seq;
+            let mut next = chain.stream.clone();
+            next.absorb(op, &mut Vec::new());
+            chain.reach(op.seq, next);
             chain.unsealed += op.estimated_size();
             if chain.unsealed >= SEAL_EVERY_BYTES {
                 let author = op.author.clone();
                 self.seal(key, &author);
             }
         }
+    }
+
+    /// `kind` as `author` makes it here: an erase or a clear gets the [`Mark`] of each other
+    /// author it names, from the chains here (which hold every op `doc` has).
+    pub fn mark(&self, doc: &Document, author: &PeerId, kind: OpKind) -> OpKind {
+        let named = kind.names_beyond(author);
+        let marks: Marks = named
+            .into_iter()
+            .filter_map(|(a, seq)| {
+                let head = self.chains.get(&a)?.head_at(seq, &a, doc)?;
+                Some((a, Mark::of(&head)))
+            })
+            .collect();
+        match kind {
+            OpKind::Erase { targets, .. } => OpKind::Erase { targets, marks },
+            OpKind::Clear { seen, .. } => OpKind::Clear { seen, marks },
+            other => other,
+        }
+    }
+
+    /// Checks an erase's or a clear's marks: one for each other author it names, matching that
+    /// author's chain here at the op named, or that chain not there yet.
+    fn check_marks(&self, doc: &Document, op: &Op) -> Result<Named, TrustError> {
+        let named = op.op.names_beyond(&op.author);
+        let (OpKind::Erase { marks, .. } | OpKind::Clear { marks, .. }) = &op.op else {
+            return Ok(Named::Known);
+        };
+        if marks.len() != named.len() {
+            return Err(TrustError::BadMark);
+        }
+        for (author, seq) in named {
+            let mark = marks.get(&author).ok_or(TrustError::BadMark)?;
+            let chain = self.chains.get(&author);
+            if chain.is_none_or(|c| c.seq < seq) {
+                return Ok(Named::Ahead(OpId { author, seq }));
+            }
+            let head = chain.and_then(|c| c.head_at(seq, &author, doc));
+            if head.is_none_or(|head| Mark::of(&head) != *mark) {
+                return Err(TrustError::BadMark);
+            }
+        }
+        Ok(Named::Known)
     }
 
     /// Signs my chain as it stands: the proof to send (and kept, to hand my ops on).
@@ -639,6 +754,7 @@ impl Ledger {
         let mut rest = ops.into_iter();
         let mut applied = 0;
         let mut refused = None;
+        let mut blocked = None;
         for op in rest.by_ref() {
             if op.seq > limit {
                 if third {
@@ -648,6 +764,20 @@ impl Ledger {
                     }
                 }
                 break;
+            }
+            match self.check_marks(doc, &op) {
+                Ok(Named::Known) => {}
+                Ok(Named::Ahead(needs)) => {
+                    let from = op.seq;
+                    let ops: Vec<Op> = std::iter::once(op).chain(rest.by_ref()).collect();
+                    let proof = proof.clone().filter(|p| p.seq >= from);
+                    blocked = Some((needs, ops, proof));
+                    break;
+                }
+                Err(why) => {
+                    refused = Some(why);
+                    break;
+                }
             }
             match doc.apply_from(op, Some(sender)) {
                 Ok(changes) => {
@@ -663,15 +793,35 @@ impl Ledger {
         if applied > 0 {
             let seq = first + applied as Seq - 1;
             let chain = self.chains.get_mut(&author).expect("made above");
-            chain.seq = seq;
-            chain.stream = streams.swap_remove(applied - 1);
+            for (n, stream) in (first..).zip(streams).take(applied) {
+                chain.reach(n, stream);
+            }
             if let Some(p) = proof.filter(|p| p.seq <= seq) {
                 chain.proofs.insert(p.seq, p.sig);
             }
         }
         if let Some(why) = refused {
-            let left = rest.count() + usize::from(matches!(why, TrustError::Refused(_)));
+            // The op refused for its marks or by the document is among those not taken.
+            let refused_here = matches!(why, TrustError::Refused(_) | TrustError::BadMark);
+            let left = rest.count() + usize::from(refused_here);
             out.refused.push((author.clone(), left.max(1), why));
+        }
+        if let Some((needs, ops, proof)) = blocked {
+            let used = self.waiting_per_sender.entry(sender.clone()).or_default();
+            if *used + ops.len() > MAX_WAITING_PER_SENDER {
+                out.refused
+                    .push((author.clone(), ops.len(), TrustError::OverBudget));
+            } else {
+                *used += ops.len();
+                self.blocked.entry(needs.author).or_default().push((
+                    needs.seq,
+                    Waiting {
+                        sender: sender.clone(),
+                        ops,
+                        proof,
+                    },
+                ));
+            }
         }
         if applied > 0 {
             self.wake(doc, &author, out);
@@ -703,8 +853,24 @@ impl Ledger {
         Some(ops)
     }
 
-    /// Retries the ops waiting for `author`'s chain, now that it has moved on.
+    /// Retries the ops waiting for `author`'s chain, now that it has moved on: its own after a
+    /// gap, and erases and clears (with what follows them) that name its ops.
     fn wake(&mut self, doc: &mut Document, author: &PeerId, out: &mut Admission) {
+        let reached = self.chains.get(author).map_or(0, |c| c.seq);
+        if let Some(blocked) = self.blocked.remove(author) {
+            let (ready, still): (Vec<_>, Vec<_>) = blocked
+                .into_iter()
+                .partition(|(needs, _)| *needs <= reached);
+            if !still.is_empty() {
+                self.blocked.insert(author.clone(), still);
+            }
+            for (_, w) in ready {
+                if let Some(used) = self.waiting_per_sender.get_mut(&w.sender) {
+                    *used = used.saturating_sub(w.ops.len());
+                }
+                self.admit_group(doc, &w.sender, w.ops, w.proof, out);
+            }
+        }
         let Some(mut waiting) = self.waiting.remove(author) else {
             return;
         };
@@ -741,6 +907,10 @@ impl Ledger {
             list.retain(|w| present(&w.sender));
         }
         self.waiting.retain(|_, list| !list.is_empty());
+        for list in self.blocked.values_mut() {
+            list.retain(|(_, w)| present(&w.sender));
+        }
+        self.blocked.retain(|_, list| !list.is_empty());
         self.waiting_per_sender.retain(|sender, _| present(sender));
         self.held.retain(|(_, sender), _| present(sender));
         self.held_bytes.retain(|sender, _| present(sender));
@@ -877,21 +1047,23 @@ pub fn canonical(op: &Op, out: &mut Vec<u8>) {
             out.push(3);
             out.extend_from_slice(&element.to_be_bytes());
         }
-        OpKind::Erase { targets } => {
+        OpKind::Erase { targets, marks } => {
             out.push(4);
             put_len(out, targets.len());
             for OpId { author, seq } in targets {
                 put_str(out, &author.0);
                 out.extend_from_slice(&seq.to_be_bytes());
             }
+            put_marks(out, marks);
         }
-        OpKind::Clear { seen } => {
+        OpKind::Clear { seen, marks } => {
             out.push(5);
             put_len(out, seen.0.len());
             for (author, seq) in &seen.0 {
                 put_str(out, &author.0);
                 out.extend_from_slice(&seq.to_be_bytes());
             }
+            put_marks(out, marks);
         }
         OpKind::Undo { target } => {
             out.push(6);
@@ -901,6 +1073,19 @@ pub fn canonical(op: &Op, out: &mut Vec<u8>) {
             out.push(7);
             out.extend_from_slice(&target.to_be_bytes());
         }
+    }
+}
+
+/// Marks, when there are any (none adds nothing: ops from before marks keep their bytes, and the
+/// op's bytes are length-prefixed in the chain, so what follows is unambiguous).
+fn put_marks(out: &mut Vec<u8>, marks: &Marks) {
+    if marks.is_empty() {
+        return;
+    }
+    put_len(out, marks.len());
+    for (author, mark) in marks {
+        put_str(out, &author.0);
+        out.extend_from_slice(&mark.0);
     }
 }
 
@@ -1015,6 +1200,7 @@ macro_rules! hex_serde {
 
 hex_serde!(PublicKey, 32, "a key: 64 hex digits");
 hex_serde!(Signature, 64, "a signature: 128 hex digits");
+hex_serde!(Mark, 16, "a mark: 32 hex digits");
 
 #[cfg(test)]
 mod tests {
@@ -1526,74 +1712,140 @@ mod tests {
         assert_eq!(frank.doc.version_vector().get(&alice.me), 603);
     }
 
-    #[test]
-    fn a_reply_carries_the_ops_waiting_in_the_document_with_their_proofs() {
-        // Mallory's signed clear names alice's next op: the ledger takes it (and its proof), the
-        // document keeps it waiting. Bob's reply to a newcomer carries it (this once panicked:
-        // proofs were looked up beyond the ops sent).
-        let (mut bob, mut mallory, mut alice) =
-            (user("bob", 2), user("mallory", 5), user("alice", 1));
-        bob.ledger.learn(&mallory.cert()).unwrap();
-        let (drawn, _) = mallory.doc.make(&mallory.me, stroke(1.0));
-        mallory.ledger.record_mine(&drawn, &mallory.key);
-        let (clear, _) = mallory.doc.make(
-            &mallory.me,
-            OpKind::Clear {
-                seen: VersionVector([(alice.me.clone(), 1)].into()),
-            },
-        );
-        mallory.ledger.record_mine(&clear, &mallory.key);
-        let proof = mallory.ledger.seal(&mallory.key, &mallory.me).unwrap();
-        let a = bob.ledger.admit(
-            &mut bob.doc,
-            &mallory.me,
-            vec![drawn, clear],
-            vec![proof],
-            vec![],
-        );
-        assert!(a.refused.is_empty());
-        assert_eq!(
-            bob.doc.version_vector().get(&mallory.me),
-            1,
-            "the clear waits"
-        );
-        assert_eq!(bob.ledger.chain(&mallory.me).unwrap().proven(), 2);
-        let mut carol = user("carol", 3);
-        let batches = bob.ledger.sync_batches(
-            &bob.doc,
-            &VersionVector::default(),
-            &bob.me,
-            &bob.key,
-            SYNC_BATCH_BYTES,
-        );
-        // The waiting clear goes too (its time moved bob's clock), with the proof that covers it,
-        // and waits at carol's in turn.
-        let sent: Vec<Seq> = batches
-            .iter()
-            .flat_map(|b| b.ops.iter().map(|op| op.seq))
-            .collect();
-        assert_eq!(sent, vec![1, 2]);
-        for b in batches {
-            let a = carol
-                .ledger
-                .admit(&mut carol.doc, &bob.me, b.ops, b.proofs, b.certs);
-            assert!(a.refused.is_empty(), "{:?}", a.refused);
+    impl User {
+        /// Makes `kind` here, marked by my ledger as the client does.
+        fn make(&mut self, kind: OpKind) -> Op {
+            let kind = self.ledger.mark(&self.doc, &self.me, kind);
+            let (op, _) = self.doc.make(&self.me, kind);
+            self.ledger.record_mine(&op, &self.key);
+            op
         }
-        assert_eq!(carol.doc.version_vector().get(&mallory.me), 1);
-        assert_eq!(carol.doc.lamport(), bob.doc.lamport());
-        // When alice draws, the clear lands (hiding nothing drawn after it was made).
-        let mine = alice.draw(1);
-        let proof = alice.ledger.seal(&alice.key, &alice.me).unwrap();
-        bob.ledger.admit(
-            &mut bob.doc,
-            &alice.me,
-            mine,
-            vec![proof],
-            vec![alice.cert()],
+
+        /// Takes `ops` (with a proof of mine to the last) from `from`, as a peer's own.
+        fn take(&mut self, from: &mut User, ops: Vec<Op>) -> Admission {
+            let proofs = from.ledger.seal(&from.key, &from.me).into_iter().collect();
+            self.ledger
+                .admit(&mut self.doc, &from.me, ops, proofs, vec![from.cert()])
+        }
+    }
+
+    fn reasons(a: &Admission) -> Vec<TrustError> {
+        a.refused.iter().map(|r| r.2.clone()).collect()
+    }
+
+    #[test]
+    fn a_clear_or_erase_naming_ops_not_yet_made_is_refused_when_they_come() {
+        // Mallory, a member, sends bob (not alice) a clear and an erase naming alice's next ops,
+        // stamped far ahead. Without marks they would wait, then hide what alice draws next on
+        // bob's screen while she still sees it. Marks cannot be made before the ops exist.
+        let (mut alice, mut bob, mut mallory) =
+            (user("alice", 1), user("bob", 2), user("mallory", 5));
+        let first = alice.draw(1);
+        assert!(bob.take(&mut alice, first.clone()).refused.is_empty());
+        assert!(mallory.take(&mut alice, first).refused.is_empty());
+        let her = alice.me.clone();
+        let next = |k: Seq| OpId {
+            author: her.clone(),
+            seq: 1 + k,
+        };
+        let guess = |n: u8| [(her.clone(), Mark([n; 16]))].into();
+        let far = crate::document::MAX_CLOCK_STEP - 1;
+        let forged = [
+            OpKind::Erase {
+                targets: vec![next(1), next(2)],
+                marks: guess(1),
+            },
+            OpKind::Clear {
+                seen: VersionVector([(her.clone(), 3)].into()),
+                marks: guess(2),
+            },
+        ];
+        let mut sent = Vec::new();
+        for (seq, op) in (1..).zip(forged) {
+            let op = Op {
+                author: mallory.me.clone(),
+                seq,
+                lamport: far,
+                op,
+            };
+            mallory.ledger.record_mine(&op, &mallory.key);
+            sent.push(op);
+        }
+        let a = bob.take(&mut mallory, sent);
+        assert!(
+            a.refused.is_empty(),
+            "both wait for alice's ops: {:?}",
+            a.refused
         );
-        assert_eq!(bob.doc.version_vector().get(&mallory.me), 2);
-        assert!(refusals(&carol.sync_from(&mut bob)).is_empty());
-        assert_eq!(carol.doc.version_vector(), bob.doc.version_vector());
+        assert_eq!(bob.doc.version_vector().get(&mallory.me), 0);
+        // Alice draws on: bob takes her strokes and refuses mallory's ops when they are due.
+        let more = alice.draw(2);
+        let a = bob.take(&mut alice, more);
+        assert_eq!(reasons(&a), vec![TrustError::BadMark], "{:?}", a.refused);
+        assert_eq!(bob.visible(), alice.visible());
+        assert_eq!(bob.visible().len(), 3);
+        assert_eq!(bob.doc.version_vector().get(&mallory.me), 0);
+        // An unmarked one naming ops bob has is refused on the spot, as is a wrong mark.
+        let mut late = user("mallory", 5);
+        let (unmarked, _) = late.doc.make(&late.me, OpKind::erase(vec![next(0)]));
+        late.ledger.record_mine(&unmarked, &late.key);
+        let a = bob.take(&mut late, vec![unmarked]);
+        assert_eq!(reasons(&a), vec![TrustError::BadMark]);
+        assert_eq!(bob.visible().len(), 3);
+    }
+
+    #[test]
+    fn honest_marks_check_whether_the_named_ops_come_before_or_after() {
+        // Carol clears having seen 100 of alice's ops (past a checkpoint, not on one) and erases
+        // one she drew early; bob checks the marks against his own chains, whether alice's ops
+        // reach him before carol's (an old op's head is rebuilt from a checkpoint) or after.
+        for alice_first in [true, false] {
+            let (mut alice, mut bob, mut carol) =
+                (user("alice", 1), user("bob", 2), user("carol", 3));
+            let drawn = alice.draw(100);
+            assert!(carol.take(&mut alice, drawn.clone()).refused.is_empty());
+            let early = drawn[69].id();
+            let erase = carol.make(OpKind::erase(vec![early.clone()]));
+            let seen = carol.doc.version_vector();
+            let clear = carol.make(OpKind::clear(seen));
+            // Each mark is the head of alice's chain at the op named, hashed here from scratch.
+            let head_at = |n: usize| {
+                let mut chain = Chain::new(&alice.me);
+                drawn[..n]
+                    .iter()
+                    .for_each(|op| chain.stream.absorb(op, &mut Vec::new()));
+                [(alice.me.clone(), Mark::of(&chain.stream.head()))].into()
+            };
+            assert!(matches!(&erase.op, OpKind::Erase { marks, .. } if *marks == head_at(70)));
+            assert!(matches!(&clear.op, OpKind::Clear { marks, .. } if *marks == head_at(100)));
+            if alice_first {
+                assert!(bob.take(&mut alice, drawn.clone()).refused.is_empty());
+            }
+            let a = bob.take(&mut carol, vec![erase.clone(), clear.clone()]);
+            assert!(a.refused.is_empty(), "{:?}", a.refused);
+            if !alice_first {
+                assert_eq!(bob.doc.version_vector().get(&carol.me), 0, "waits");
+                let a = bob.take(&mut alice, drawn.clone());
+                assert!(a.refused.is_empty(), "{:?}", a.refused);
+            }
+            assert_eq!(bob.doc.version_vector().get(&carol.me), 2);
+            assert!(bob.visible().is_empty(), "alice_first: {alice_first}");
+            assert_eq!(bob.visible(), carol.visible());
+            // The same erase with another author's mark, or marked at another op, is refused.
+            let mut dave = user("carol", 3);
+            assert!(dave.take(&mut alice, drawn.clone()).refused.is_empty());
+            let mut forged = erase.clone();
+            if let OpKind::Erase { marks, .. } = &mut forged.op {
+                let other = alice.ledger.chain(&alice.me).unwrap().stream.head();
+                marks.insert(alice.me.clone(), Mark::of(&other));
+            }
+            dave.ledger.record_mine(&forged, &dave.key);
+            let mut erin = user("erin", 4);
+            assert!(erin.take(&mut alice, drawn).refused.is_empty());
+            let a = erin.take(&mut dave, vec![forged]);
+            assert_eq!(reasons(&a), vec![TrustError::BadMark]);
+            assert_eq!(erin.visible().len(), 100);
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use shared::PeerId;
 use shared::color::Color;
 use shared::document::{
     Document, Element, MAX_AUTHORS, MAX_CLOCK, MAX_CLOCK_STEP, MAX_ERASE_TARGETS,
-    MAX_POINTS_PER_OP, MAX_TEXT_CHARS, Op, OpId, OpKind, Replica, Seq, Shape, TEXT_SIZES,
+    MAX_POINTS_PER_OP, MAX_TEXT_CHARS, Marks, Op, OpId, OpKind, Replica, Seq, Shape, TEXT_SIZES,
     VersionVector, batches,
 };
 use shared::geometry::{MAX_COORD, Point, is_valid_width};
@@ -26,7 +26,7 @@ use shared::protocol::{
     AccessResponse, AddPeer, ClientConfig, Connected, ErrorBody, IceCandidate, JoinResponse,
     Relayed, RemovePeer, SessionDescription,
 };
-use shared::signing::{Certificate, Proof, PublicKey, Signature};
+use shared::signing::{Certificate, Mark, Proof, PublicKey, Signature};
 use shared::sync::{ChannelMessage, MAX_OPS_PER_MESSAGE, accept_op};
 use std::collections::HashSet;
 
@@ -169,6 +169,16 @@ fn version_vector() -> BoxedStrategy<VersionVector> {
     .boxed()
 }
 
+/// Chain marks, as an erase or a clear carries them: mostly few, now and then too many.
+fn marks() -> BoxedStrategy<Marks> {
+    prop_oneof![
+        8 => prop::collection::btree_map(peer(), any::<[u8; 16]>().prop_map(Mark), 0..3),
+        1 => (prop::sample::select(vec![MAX_AUTHORS, MAX_AUTHORS + 1]), any::<[u8; 16]>())
+            .prop_map(|(n, m)| (0..n).map(|i| (PeerId(format!("a{i}")), Mark(m))).collect()),
+    ]
+    .boxed()
+}
+
 fn op_id() -> BoxedStrategy<OpId> {
     (peer(), clock())
         .prop_map(|(author, seq)| OpId { author, seq })
@@ -202,8 +212,8 @@ fn op_kind() -> BoxedStrategy<OpKind> {
             1 => (op_id(), prop::sample::select(vec![MAX_ERASE_TARGETS, MAX_ERASE_TARGETS + 1]))
                 .prop_map(|(t, n)| vec![t; n]),
         ]
-        .prop_map(|targets| OpKind::Erase { targets }),
-        1 => version_vector().prop_map(|seen| OpKind::Clear { seen }),
+        .prop_flat_map(|targets| marks().prop_map(move |marks| OpKind::Erase { targets: targets.clone(), marks })),
+        1 => (version_vector(), marks()).prop_map(|(seen, marks)| OpKind::Clear { seen, marks }),
         1 => clock().prop_map(|target| OpKind::Undo { target }),
         1 => clock().prop_map(|target| OpKind::Redo { target }),
     ]
@@ -320,7 +330,7 @@ fn hostile_op() -> BoxedStrategy<(Op, usize)> {
                             seq,
                         })
                         .collect();
-                    let op = OpKind::Erase { targets };
+                    let op = OpKind::erase(targets);
                     (
                         Op {
                             author: evil(i),
@@ -474,11 +484,19 @@ fn within_bounds(op: &Op) -> bool {
             OpKind::Finish { element: t }
             | OpKind::Undo { target: t }
             | OpKind::Redo { target: t } => (1..op.seq).contains(t),
-            OpKind::Erase { targets } => {
-                targets.len() <= MAX_ERASE_TARGETS && targets.iter().all(|t| clock_ok(t.seq))
+            OpKind::Erase { targets, marks } => {
+                targets.len() <= MAX_ERASE_TARGETS
+                    && marks.len() <= MAX_AUTHORS
+                    && targets.iter().all(|t| clock_ok(t.seq))
+                    && !targets
+                        .iter()
+                        .any(|t| t.author == op.author && t.seq >= op.seq)
             }
-            OpKind::Clear { seen } => {
-                seen.0.len() <= MAX_AUTHORS && seen.0.values().all(|n| *n <= MAX_CLOCK)
+            OpKind::Clear { seen, marks } => {
+                seen.0.len() <= MAX_AUTHORS
+                    && marks.len() <= MAX_AUTHORS
+                    && seen.0.values().all(|n| *n <= MAX_CLOCK)
+                    && seen.get(&op.author) < op.seq
             }
         }
 }
@@ -655,7 +673,7 @@ fn honest_log(script: &[(usize, Action)]) -> Vec<Op> {
                 let ids: Vec<OpId> = r.doc.visible().map(|e| e.id.clone()).collect();
                 (!ids.is_empty()).then(|| {
                     let targets = vec![ids[i % ids.len()].clone()];
-                    r.perform(OpKind::Erase { targets }).0
+                    r.perform(OpKind::erase(targets)).0
                 })
             }
             Action::Clear => Some(r.clear().0),

@@ -5,8 +5,8 @@
 use shared::PeerId;
 use shared::color::Color;
 use shared::document::{
-    MAX_AUTHORS, MAX_CLOCK, MAX_POINTS_PER_OP, MAX_TEXT_CHARS, Op, OpError, OpKind, Replica, Shape,
-    VersionVector,
+    MAX_AUTHORS, MAX_CLOCK, MAX_POINTS_PER_OP, MAX_TEXT_CHARS, Op, OpError, OpId, OpKind, Replica,
+    Shape, VersionVector,
 };
 use shared::geometry::Point;
 
@@ -41,8 +41,12 @@ fn op(seq: u64, lamport: u64, kind: OpKind) -> Op {
 fn only_adds_erases_and_clears_are_undoable() {
     let undoable = |kind: &OpKind| kind.is_undoable();
     assert!(undoable(&stroke(vec![pt(0.0)])));
-    assert!(undoable(&OpKind::Erase { targets: vec![] }));
+    assert!(undoable(&OpKind::Erase {
+        targets: vec![],
+        marks: Default::default()
+    }));
     assert!(undoable(&OpKind::Clear {
+        marks: Default::default(),
         seen: VersionVector::default()
     }));
     for kind in [
@@ -156,13 +160,40 @@ fn a_text_may_hold_exactly_the_most_characters() {
 #[test]
 fn a_clear_may_name_exactly_the_most_authors() {
     let seen = |n: usize| OpKind::Clear {
+        marks: Default::default(),
         seen: VersionVector((0..n).map(|i| (peer(i), 1)).collect()),
     };
-    assert_eq!(op(1, 1, seen(MAX_AUTHORS)).validate(), Ok(()));
+    assert_eq!(op(2, 1, seen(MAX_AUTHORS)).validate(), Ok(()));
     assert_eq!(
-        op(1, 1, seen(MAX_AUTHORS + 1)).validate(),
+        op(2, 1, seen(MAX_AUTHORS + 1)).validate(),
         Err(OpError::TooMany)
     );
+}
+
+/// An erase or a clear naming its author's own ops from itself on (which do not exist yet) is
+/// refused: it would wait for them, and the author's later ops behind it, for ever.
+#[test]
+fn an_erase_or_clear_may_name_only_its_authors_earlier_ops() {
+    fn mine(seq: u64) -> OpId {
+        OpId {
+            author: peer(0),
+            seq,
+        }
+    }
+    let erase = |seq| OpKind::erase(vec![mine(1), mine(seq)]);
+    let clear = |seq| OpKind::clear(VersionVector([(peer(0), seq), (peer(1), 9)].into()));
+    let kinds: [fn(u64) -> OpKind; 2] = [erase, clear];
+    for named in kinds {
+        assert_eq!(op(5, 5, named(4)).validate(), Ok(()));
+        assert_eq!(op(5, 5, named(5)).validate(), Err(OpError::BadTarget));
+        assert_eq!(op(5, 5, named(6)).validate(), Err(OpError::BadTarget));
+    }
+    // Another author's ops at any seq are for the ledger's marks to vouch for.
+    let theirs = OpKind::erase(vec![OpId {
+        author: peer(1),
+        seq: 9,
+    }]);
+    assert_eq!(op(5, 5, theirs).validate(), Ok(()));
 }
 
 /// Mutants: `Op::estimated_size` returning 1, `+` → `-` or `*` in it, and each of its match
@@ -200,6 +231,7 @@ fn size_estimates_follow_the_json_and_batches_fit_a_message() {
             width: 1.0,
         },
         OpKind::Erase {
+            marks: Default::default(),
             targets: (1..=MAX_ERASE_TARGETS as u64)
                 .map(|seq| OpId {
                     author: peer(1),
@@ -208,10 +240,12 @@ fn size_estimates_follow_the_json_and_batches_fit_a_message() {
                 .collect(),
         },
         OpKind::Clear {
+            marks: Default::default(),
             seen: VersionVector((0..MAX_AUTHORS).map(|i| (peer(i), 1)).collect()),
         },
         // Long author names in the targets and the seen vector count too.
         OpKind::Erase {
+            marks: Default::default(),
             targets: (1..=100)
                 .map(|seq| OpId {
                     author: long_name.clone(),
@@ -220,6 +254,7 @@ fn size_estimates_follow_the_json_and_batches_fit_a_message() {
                 .collect(),
         },
         OpKind::Clear {
+            marks: Default::default(),
             seen: VersionVector(
                 (0..100)
                     .map(|i| (PeerId(format!("{}{i}", long_name.0)), 1))
@@ -331,6 +366,7 @@ fn a_finish_finishes_a_stroke_once_and_elements_are_found_when_hidden() {
     let (_, again) = me.doc.make(&peer(0), OpKind::Finish { element: add.seq });
     assert!(again.finished.is_empty(), "finished once");
     me.perform(OpKind::Erase {
+        marks: Default::default(),
         targets: vec![add.id()],
     });
     assert!(me.doc.visible().next().is_none());

@@ -265,7 +265,7 @@ fn the_eraser_removes_what_it_touches_with_one_op_per_event() {
     assert!(down.is_empty(), "nothing within reach of the middle");
     let hit = board.pen(PenInput::Move(vec![p(100.0, 34.0)]));
     assert_eq!(hit.len(), 1);
-    assert!(matches!(&hit[0].op, OpKind::Erase { targets } if targets.len() == 1));
+    assert!(matches!(&hit[0].op, OpKind::Erase { targets, .. } if targets.len() == 1));
     // Touching the same stroke again erases nothing new.
     assert!(board.pen(PenInput::Move(vec![p(120.0, 30.0)])).is_empty());
     board.pen(PenInput::Up);
@@ -369,9 +369,7 @@ fn ops_arriving_out_of_order_wait_for_the_gap() {
         author: id("bob"),
         seq: 2,
         lamport: 2,
-        op: OpKind::Erase {
-            targets: vec![add.id()],
-        },
+        op: OpKind::erase(vec![add.id()]),
     };
     from_peer(&mut board, "bob", &ops_text(vec![erase]), &["bob"]).unwrap();
     assert_eq!(board.doc().op_count(), 0, "parked");
