@@ -932,9 +932,10 @@ impl App {
             .retain(|id| peers.iter().any(|p| &p.id == id));
         self.ui.set_peers(peers, |id| presence.color(id));
         drop(presence);
-        // A peer who left mid-stroke will not finish it: commit what it drew.
+        // A peer who left mid-stroke will not finish it: commit what it drew (and forget what it
+        // had waiting).
         let settled = match self.board.try_borrow_mut() {
-            Ok(mut board) => board.settle_live(|id| peers.iter().any(|p| &p.id == id)),
+            Ok(mut board) => board.keep_peers(|id| peers.iter().any(|p| &p.id == id)),
             Err(_) => 0,
         };
         if settled > 0 {

@@ -382,13 +382,19 @@ impl Board {
         self.live
             .retain(|id| id.author == *me || in_room(&id.author));
         let settled = before - self.live.len();
-        // What senders who left had waiting for a chain will not be completed by them.
-        self.ledger.retain_senders(|p| in_room(p));
         if settled > 0 {
             self.repaint_pending = true;
             self.frame_pending = true;
         }
         settled
+    }
+
+    /// The room's members changed to `in_room`: what peers who left had waiting (for a gap to
+    /// fill, a proof, the ops an erase names) is forgotten, since only they would have completed
+    /// it, and their unfinished strokes are committed. Returns how many strokes were.
+    pub fn keep_peers(&mut self, in_room: impl Fn(&PeerId) -> bool) -> usize {
+        self.ledger.retain_senders(&in_room);
+        self.settle_live(in_room)
     }
 
     /// Takes what integrating ops changed: marks the layers to repaint, or paints a finished
