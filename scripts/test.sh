@@ -21,7 +21,7 @@ step "native tests (shared, server)"
 cargo test --workspace --exclude client
 
 step "the server's HTTP + SSE suites again, on the Redis hub (a redis-server per test)"
-DRAWMESH_TEST_HUB=redis cargo test -p server --test signaling --test refusals --test turn
+DRAWMESH_TEST_HUB=redis cargo test -p server --test signaling --test refusals --test turn --test streams
 
 step "wasm client tests in headless Chromium"
 cargo test -p client --target wasm32-unknown-unknown

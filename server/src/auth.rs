@@ -139,10 +139,19 @@ pub struct MaybeSession(pub Option<Session>);
 
 /// The token a request carries, if any (header first, then the query string).
 fn token_of(parts: &Parts) -> Option<String> {
-    let from_header = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    bearer_or_query(
+        parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+        &parts.uri,
+    )
+}
+
+/// The token in an `Authorization: Bearer` header value, else in the URI's `?token=`. Shared by
+/// the router's extractors and the dedicated stream path ([`crate::streams`]).
+pub fn bearer_or_query(authorization: Option<&str>, uri: &axum::http::Uri) -> Option<String> {
+    let from_header = authorization
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
@@ -150,7 +159,7 @@ fn token_of(parts: &Parts) -> Option<String> {
         .map(|t| t.trim().to_owned());
     from_header
         .or_else(|| {
-            Query::<TokenQuery>::try_from_uri(&parts.uri)
+            Query::<TokenQuery>::try_from_uri(uri)
                 .ok()
                 .and_then(|q| q.0.token)
         })

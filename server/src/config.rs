@@ -74,6 +74,21 @@ pub struct Config {
     /// closes its stream; its browser reconnects and resyncs.
     #[arg(long, env = "DRAWMESH_STREAM_QUEUE", default_value_t = 256)]
     pub stream_queue: usize,
+
+    /// Seconds between keep-alive comments on an idle event stream (they stop proxies from
+    /// timing it out, and let the server notice a vanished client).
+    #[arg(long, env = "DRAWMESH_KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub keep_alive_secs: u64,
+
+    /// The `retry:` hint on event streams: milliseconds a browser waits before reconnecting a
+    /// stream that ended.
+    #[arg(long, env = "DRAWMESH_SSE_RETRY_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub sse_retry_ms: u64,
+
+    /// Most connections held at once; past it, new ones get 503 with Retry-After. Default: the
+    /// process's open-file limit less 256 descriptors kept for everything else.
+    #[arg(long, env = "DRAWMESH_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 /// The default `--ice-servers`: one public STUN server, as the tutorial uses.
@@ -105,6 +120,9 @@ impl Config {
             redis_url: None,
             redis_cluster: false,
             stream_queue: 256,
+            keep_alive_secs: 15,
+            sse_retry_ms: 2000,
+            max_connections: None,
         }
     }
 

@@ -53,6 +53,9 @@ pub enum ApiError {
     /// The shared hub (Redis) cannot be reached just now; retry later.
     #[error("signaling is temporarily unavailable ({0}); try again shortly")]
     Unavailable(String),
+    /// The server is holding as many connections as its descriptors allow; retry later.
+    #[error("the server is full just now; try again shortly")]
+    Busy,
     /// A failure on our side; details go to the log, not to the client.
     #[error("internal error")]
     Internal,
@@ -72,7 +75,9 @@ impl ApiError {
             ApiError::NotConnected => StatusCode::CONFLICT,
             ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::ClientNotBuilt | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ClientNotBuilt | ApiError::Unavailable(_) | ApiError::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,6 +92,29 @@ impl From<HubError> for ApiError {
             HubError::Unavailable(why) => ApiError::Unavailable(why),
         }
     }
+}
+
+/// The bytes of a whole HTTP/1.1 response refusing with `err` (status, JSON body, `extra`
+/// headers), for the paths that write to the socket themselves ([`crate::listener`],
+/// [`crate::streams`]). The connection closes after it.
+pub fn raw_response(err: &ApiError, extra: &[(&str, &str)]) -> Vec<u8> {
+    let body = serde_json::to_string(&ErrorBody {
+        error: err.to_string(),
+    })
+    .unwrap_or_else(|_| "{}".into());
+    let status = err.status();
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head.push_str(&body);
+    head.into_bytes()
 }
 
 impl IntoResponse for ApiError {

@@ -8,25 +8,29 @@
 //! - [`hub`]: room membership and delivery to users' SSE streams (in-process now; Redis later).
 //! - [`metrics`]: the counters and gauges `/metrics` exports (Prometheus text format).
 //! - [`routes`]: the HTTP routes, each thin: authenticate, validate, call the hub.
+//! - [`listener`]: the accept loop, the descriptor budget, and shutdown.
+//! - [`streams`]: `GET /connect` served outside the HTTP stack (an open stream's memory is the
+//!   server's memory).
 //! - [`error`]: [`error::ApiError`], every refusal with its status code and JSON body.
 //!
-//! [`app`] builds the router from an [`AppState`]; [`serve`] runs it on a listener. Tests start
-//! the real server on port 0 with both.
+//! [`app`] builds the router from an [`AppState`]; [`serve`] runs it on a listener (through
+//! [`listener`]). Tests start the real server on port 0 with both.
 
 pub mod auth;
 pub mod certs;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod listener;
 pub mod metrics;
 pub mod routes;
+pub mod streams;
 pub mod turn;
 
 use auth::Tokens;
 use axum::Router;
 use axum::extract::Request;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use config::Config;
 use hub::Hub;
 use shared::protocol::ClientConfig;
@@ -56,6 +60,10 @@ pub struct AppState {
     pub dist: Arc<PathBuf>,
     /// Served at `/metrics`.
     pub metrics: metrics::Metrics,
+    /// Connections held, against what the descriptors allow.
+    pub connections: Arc<listener::Budget>,
+    /// Keep-alives and the reconnect hint of event streams.
+    pub pacing: streams::Pacing,
 }
 
 impl AppState {
@@ -115,6 +123,14 @@ impl AppState {
             turn,
             dist: Arc::new(config.dist.clone()),
             metrics,
+            connections: match config.max_connections {
+                Some(max) => listener::Budget::new(max),
+                None => listener::Budget::from_open_file_limit(),
+            },
+            pacing: streams::Pacing {
+                keep_alive: Duration::from_secs(config.keep_alive_secs),
+                retry: Duration::from_millis(config.sse_retry_ms),
+            },
         })
     }
 }
@@ -140,13 +156,7 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves the app on `listener` until the process is stopped.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    // Signaling events are small and latency matters more than packet count: no Nagle delay.
-    let listener = listener.tap_io(|stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app(state)).await
+    listener::serve_until(listener, state, std::future::pending()).await
 }
 
 /// The URLs at which other machines can reach a server listening on `addr`: its own address if

@@ -1,8 +1,8 @@
 //! `drawmesh-server`: see `--help`.
 
 use clap::Parser;
+use server::AppState;
 use server::config::Config;
-use server::{AppState, serve};
 use std::process::ExitCode;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -57,19 +57,16 @@ async fn main() -> ExitCode {
         println!("Share rooms with others at {url}");
     }
 
-    // SSE streams never end by themselves, so a graceful drain would wait forever: stop at once
-    // on Ctrl-C / SIGTERM; browsers reconnect to the next server.
-    tokio::select! {
-        result = serve(listener, state) => match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(error = %e, "server failed");
-                ExitCode::FAILURE
-            }
-        },
-        () = shutdown_signal() => {
-            tracing::info!("shutting down");
+    // On Ctrl-C / SIGTERM: stop accepting, end every stream (browsers reconnect, to another
+    // process when there is one), and exit once connections are gone or the drain is over.
+    match server::listener::serve_until(listener, state, shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
             ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
         }
     }
 }

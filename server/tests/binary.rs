@@ -149,3 +149,94 @@ fn a_half_configured_turn_service_stops_the_server_with_a_reason() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--turn-secret"), "{stderr}");
 }
+
+/// SIGTERM: the server stops accepting, ends every stream with the last chunk (browsers see a
+/// clean end and reconnect, to another process when there is one) and exits, within 5 s.
+#[tokio::test]
+async fn sigterm_ends_every_stream_and_exits_within_five_seconds() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let state = std::env::temp_dir().join(format!("drawmesh-sigterm-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drawmesh-server"))
+        .args([
+            "--port",
+            "0",
+            "--dist",
+            "no-such-dir",
+            "--ice-servers",
+            "[]",
+        ])
+        .env("TOKEN_SECRET", "sigterm-test-secret")
+        .env("CERT_KEY_FILE", state.join("cert-key"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Drawmesh listening on ")
+        .expect("the URL line")
+        .trim_end_matches('/')
+        .to_owned();
+    let http = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for name in ["one", "two"] {
+        let access: serde_json::Value = http
+            .post(format!("{url}/access"))
+            .json(&serde_json::json!({ "username": name }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = access["token"].as_str().unwrap();
+        let socket = tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let mut socket = tokio::io::BufReader::new(socket);
+        socket
+            .get_mut()
+            .write_all(format!("GET /connect?token={token} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        // Read up to the `connected` event: the stream is held.
+        let mut text = String::new();
+        while !text.contains("event: connected") {
+            socket.read_line(&mut text).await.unwrap();
+        }
+        streams.push(socket);
+    }
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait()));
+    let status = exited
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the server exits within 5 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    for mut stream in streams {
+        // Everything left on the stream, to its end: the last chunk of a chunked body.
+        let mut rest = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut rest)
+            .await
+            .unwrap();
+        assert!(
+            rest.ends_with("0\r\n\r\n"),
+            "the stream ended cleanly: {rest:?}"
+        );
+    }
+    let refused = http.get(format!("{url}/healthz")).send().await;
+    assert!(refused.is_err(), "nothing listens after the exit");
+    let _ = std::fs::remove_dir_all(state);
+}

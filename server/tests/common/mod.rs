@@ -46,8 +46,12 @@ impl TestServer {
             .await
             .expect("a valid test configuration");
         tokio::spawn(server::serve(listener, state.clone()));
+        // A fresh connection per request: a stream's connection then starts with `/connect`,
+        // as a browser's usually does, and takes the dedicated path (`server::streams`);
+        // `tests/streams.rs` covers `/connect` on a connection used before.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap();
         TestServer {
