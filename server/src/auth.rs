@@ -43,6 +43,9 @@ impl Tokens {
         // A few seconds of clock skew between signaling servers sharing one secret.
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp"]);
+        // Ours carry no `nbf`, but one that does (a token from a server with another clock, or
+        // made by someone holding the secret) must not be used early.
+        validation.validate_nbf = true;
         Tokens {
             ttl,
             encoding: EncodingKey::from_secret(secret),
@@ -227,6 +230,107 @@ mod tests {
         assert_eq!(claims.exp - claims.iat, 7);
         let renewed = tokens.renew(&user).unwrap();
         assert_eq!(tokens.verify(&renewed).unwrap(), user);
+    }
+
+    /// A token with `header` and `claims` (JSON), signed HS256 with `secret` whatever the header
+    /// says, or unsigned.
+    fn forge(header: &str, claims: &str, secret: Option<&[u8]>) -> String {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let message = format!("{}.{}", b64(header), b64(claims));
+        let sig = match secret {
+            Some(secret) => jsonwebtoken::crypto::sign(
+                message.as_bytes(),
+                &EncodingKey::from_secret(secret),
+                Algorithm::HS256,
+            )
+            .unwrap(),
+            None => String::new(),
+        };
+        format!("{message}.{sig}")
+    }
+
+    #[test]
+    fn forged_headers_swapped_algorithms_tampered_claims_and_early_tokens_are_refused() {
+        let secret = b"secret";
+        let tokens = Tokens::new(secret);
+        let now = now_secs();
+        let claims = |extra: &str| {
+            format!(
+                r#"{{"id":"p1","username":"alice","iat":{now},"exp":{}{extra}}}"#,
+                now + 600
+            )
+        };
+        let good = forge(r#"{"alg":"HS256","typ":"JWT"}"#, &claims(""), Some(secret));
+        assert!(tokens.verify(&good).is_ok(), "the forge makes real tokens");
+        let refused = [
+            (
+                "alg none, unsigned",
+                forge(r#"{"alg":"none","typ":"JWT"}"#, &claims(""), None),
+            ),
+            (
+                "alg none, signed",
+                forge(r#"{"alg":"none"}"#, &claims(""), Some(secret)),
+            ),
+            (
+                "alg RS256 over an HMAC",
+                forge(r#"{"alg":"RS256"}"#, &claims(""), Some(secret)),
+            ),
+            (
+                "alg HS512 header",
+                forge(r#"{"alg":"HS512"}"#, &claims(""), Some(secret)),
+            ),
+            (
+                "nbf an hour ahead",
+                forge(
+                    r#"{"alg":"HS256"}"#,
+                    &claims(&format!(r#","nbf":{}"#, now + 3600)),
+                    Some(secret),
+                ),
+            ),
+            (
+                "another secret",
+                forge(r#"{"alg":"HS256"}"#, &claims(""), Some(b"guess")),
+            ),
+        ];
+        for (what, token) in refused {
+            assert!(
+                matches!(tokens.verify(&token), Err(ApiError::InvalidToken)),
+                "{what}"
+            );
+        }
+        // HS512 signed with the right secret: still not the algorithm we issue.
+        let swapped = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &Claims {
+                id: "p1".into(),
+                username: "alice".into(),
+                iat: now,
+                exp: now + 600,
+            },
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap();
+        assert!(matches!(
+            tokens.verify(&swapped),
+            Err(ApiError::InvalidToken)
+        ));
+        // The claims changed under a good signature (another username, another peer id).
+        let (real, _) = tokens.issue("alice").unwrap();
+        let parts: Vec<&str> = real.split('.').collect();
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = String::from_utf8(engine.decode(parts[1]).unwrap()).unwrap();
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            engine.encode(payload.replace("alice", "admin")),
+            parts[2]
+        );
+        assert!(matches!(
+            tokens.verify(&tampered),
+            Err(ApiError::InvalidToken)
+        ));
     }
 
     #[test]
