@@ -23,6 +23,9 @@ pub enum ApiError {
     /// `POST /access` with an unusable username.
     #[error("{0}")]
     BadUsername(#[from] UsernameError),
+    /// A path whose parameters cannot be read (not UTF-8 once percent-decoded, say).
+    #[error("bad path: {0}")]
+    BadPath(String),
     /// A room id in a path that is not a room id.
     #[error("{0}")]
     BadRoomId(#[from] RoomIdError),
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::InvalidToken | ApiError::NotInSharedRoom => StatusCode::FORBIDDEN,
             ApiError::BadBody(_)
             | ApiError::BadUsername(_)
+            | ApiError::BadPath(_)
             | ApiError::BadRoomId(_)
             | ApiError::UnknownEvent(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

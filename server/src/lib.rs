@@ -147,6 +147,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api.clone())
         .nest("/api", api)
         .fallback_service(files)
+        .layer(axum::middleware::from_fn(routes::refuse_large_bodies))
         // Spans name the path only: the query may hold a token, which must never reach the logs.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())

@@ -278,3 +278,35 @@ async fn pages_serve_the_client_for_room_paths_only() {
     assert!(error.contains("not built"), "{error}");
     std::fs::remove_dir_all(dist).unwrap();
 }
+
+#[tokio::test]
+async fn malformed_paths_and_oversized_bodies_on_any_route_are_refused_in_json() {
+    let server = TestServer::start().await;
+    let (a, _b) = server.pair_in("r").await;
+    // A peer id that is not UTF-8 once percent-decoded: axum's own answer was plain text.
+    let res = server
+        .http
+        .post(server.url("/relay/%FF%FE/ice-candidate"))
+        .bearer_auth(&a.token)
+        .json(&json!({"candidate": "c", "sdpMid": "0", "sdpMLineIndex": 0}))
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = error_of(res).await;
+    assert_eq!(status, 400);
+    assert!(error.starts_with("bad path"), "{error}");
+    // A route that reads no body still refuses one announced over the limit, before its handler.
+    for path in ["/r/join", "/api/r/join", "/refresh"] {
+        let res = server
+            .http
+            .post(server.url(path))
+            .bearer_auth(&a.token)
+            .body(vec![b'x'; MAX_RELAY_BODY_BYTES + 1])
+            .send()
+            .await
+            .unwrap();
+        let (status, error) = error_of(res).await;
+        assert_eq!(status, 413, "{path}");
+        assert!(error.contains("too large"), "{error}");
+    }
+}

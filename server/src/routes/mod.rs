@@ -6,6 +6,7 @@ mod body;
 mod health;
 mod join;
 mod pages;
+mod path;
 mod relay;
 mod stream;
 
@@ -13,6 +14,7 @@ use crate::AppState;
 use axum::Router;
 use axum::routing::{get, post};
 
+pub use body::refuse_large_bodies;
 pub use health::{healthz, metrics};
 pub use pages::{new_room, room_page};
 

@@ -1,10 +1,11 @@
 //! `POST /relay/<peerId>/<event>`: one peer's signaling message to another.
 
 use super::body::Body;
+use super::path::PathParams;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::value::RawValue;
 use shared::protocol::{
@@ -14,7 +15,7 @@ use shared::protocol::{
 pub async fn relay(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    Path((peer, event)): Path<(String, String)>,
+    PathParams((peer, event)): PathParams<(String, String)>,
     Body(body): Body<MAX_RELAY_BODY_BYTES>,
 ) -> Result<StatusCode, ApiError> {
     let outcome = relay_checked(&state, &user, peer, event, &body).await;
