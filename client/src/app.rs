@@ -476,7 +476,11 @@ impl App {
     fn retry(self: &Rc<Self>, room: RoomId, attempt: u64, status: Status, why: &str) {
         let failures = self.failures.get();
         self.failures.set(failures + 1);
-        let wait_ms = backoff_ms(failures);
+        // A full room frees only when someone leaves: look again now and then, not at once.
+        let wait_ms = match status {
+            Status::Full => FULL_ROOM_RETRY_MS,
+            _ => backoff_ms(failures),
+        };
         self.ui
             .set_status(status, &format!("{why} · retrying in {}s", wait_ms / 1000));
         let me = Rc::downgrade(self);
@@ -537,12 +541,12 @@ impl App {
                         && let Some(app) = app.upgrade()
                         && app.attempt.get() == attempt
                     {
-                        app.retry(
-                            room,
-                            attempt,
-                            Status::Error,
-                            &format!("Could not join: {err}"),
-                        );
+                        let (status, why) = match &err {
+                            // Somebody may leave: say so plainly, and look again later.
+                            SignalingError::RoomFull(why) => (Status::Full, capitalized(why)),
+                            _ => (Status::Error, format!("Could not join: {err}")),
+                        };
+                        app.retry(room, attempt, status, &why);
                     }
                 });
             }
@@ -1062,6 +1066,9 @@ impl App {
 
 /// How long to wait before the next try after `failures` failed ones: 1 s, doubling, at most
 /// [`MAX_RETRY_MS`].
+/// How often a page refused for a full room asks again.
+const FULL_ROOM_RETRY_MS: i32 = 10_000;
+
 fn backoff_ms(failures: u32) -> i32 {
     (1000 << failures.min(5)).min(MAX_RETRY_MS)
 }
@@ -1188,4 +1195,14 @@ pub fn room_from(window: &web_sys::Window) -> Result<RoomId, String> {
             history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("/{room}{search}")));
     }
     Ok(room)
+}
+
+/// `text` with its first letter in capitals (the server's messages start in lower case, to follow
+/// a prefix; alone on the status line they start a sentence).
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

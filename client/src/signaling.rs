@@ -10,7 +10,7 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use shared::protocol::{
     AccessRequest, AccessResponse, AddPeer, ClientConfig, Connected, ErrorBody, IceCandidate,
-    RelayEvent, Relayed, RemovePeer, SessionDescription, event,
+    RelayEvent, Relayed, RemovePeer, SessionDescription, error_code, event,
 };
 use shared::signing::PublicKey;
 use shared::{PeerId, RoomId};
@@ -30,6 +30,8 @@ pub enum SignalingError {
     Network(String),
     /// The server answered with an error status and, usually, why.
     Status(u16, String),
+    /// The room has the most people it takes (the server's words).
+    RoomFull(String),
     /// The answer was not what the protocol says.
     Body(String),
 }
@@ -41,6 +43,7 @@ impl fmt::Display for SignalingError {
             SignalingError::Status(code, why) if why.is_empty() => write!(f, "server said {code}"),
             SignalingError::Status(code, why) => write!(f, "server said {code}: {why}"),
             SignalingError::Body(why) => write!(f, "unexpected answer: {why}"),
+            SignalingError::RoomFull(why) => f.write_str(why),
         }
     }
 }
@@ -296,16 +299,20 @@ async fn send(request: RequestBuilder, body: Option<String>) -> Result<Response,
     }
     // Error bodies are `{"error": "..."}`; anything else still leaves the status to report.
     let status = response.status();
-    let why = match response.text().await {
+    let (why, code) = match response.text().await {
         Ok(text) => {
-            let why = wire::decode::<ErrorBody>(&text)
-                .map(|b| b.error)
-                .unwrap_or(text);
+            let (why, code) = match wire::decode::<ErrorBody>(&text) {
+                Ok(body) => (body.error, body.code),
+                Err(_) => (text, None),
+            };
             // Whatever a proxy sent back (an HTML page, say) should not flood the status line.
-            why.chars().take(200).collect()
+            (why.chars().take(200).collect(), code)
         }
-        Err(_) => String::new(),
+        Err(_) => (String::new(), None),
     };
+    if code.as_deref() == Some(error_code::ROOM_FULL) {
+        return Err(SignalingError::RoomFull(why));
+    }
     Err(SignalingError::Status(status, why))
 }
 

@@ -32,6 +32,8 @@ pub enum Status {
     Offline,
     /// Something we cannot recover from without a reload.
     Error,
+    /// The room has the most people it takes; we try again now and then.
+    Full,
 }
 
 impl Status {
@@ -42,6 +44,7 @@ impl Status {
             Status::Connected => "connected",
             Status::Offline => "offline",
             Status::Error => "error",
+            Status::Full => "full",
         }
     }
 }
@@ -385,6 +388,8 @@ impl Ui {
     pub fn set_status(&self, status: Status, text: &str) {
         let _ = self.status.set_attribute("data-state", status.as_str());
         self.status.set_text_content(Some(text));
+        // The line is cut to the menubar's width; the whole text shows on hover.
+        let _ = self.status.set_attribute("title", text);
     }
 
     /// Shows, over the top of the canvas, why the drawing could not be saved or loaded

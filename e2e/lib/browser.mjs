@@ -147,13 +147,14 @@ export class User {
  * @param {import('playwright-core').Browser} browser
  * @param {string} url
  * @param {{name: string, logPrefix?: string, viewport?: {width: number, height: number},
- *          tolerate?: RegExp[]}} options  tolerate: page errors (matched on "Name: message") that
+ *          tolerate?: RegExp[], context?: object}} options  context: more browser-context options  tolerate: page errors (matched on "Name: message") that
  *          are logged but do not fail the test; for third-party code with known, harmless errors
  */
 export async function openUser(t, browser, url, options) {
   const context = await browser.newContext({
     viewport: options.viewport ?? { width: 800, height: 500 },
     deviceScaleFactor: 1, // canvas pixels = CSS pixels
+    ...(options.context ?? {}), // hasTouch, isMobile: a phone
   });
   return openInContext(t, context, url, options);
 }

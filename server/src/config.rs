@@ -89,6 +89,15 @@ pub struct Config {
     /// process's open-file limit less 256 descriptors kept for everything else.
     #[arg(long, env = "DRAWMESH_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+
+    /// Most people in one room: the next gets a refusal that says the room is full (a full mesh
+    /// of more browsers than this is unusable). Every process sharing a Redis needs the same.
+    #[arg(long, env = "DRAWMESH_MAX_PEERS_PER_ROOM", default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub max_peers_per_room: usize,
+
+    /// Most rooms one user (one token) is in at once (each relay looks at the sender's rooms).
+    #[arg(long, env = "DRAWMESH_MAX_ROOMS_PER_PEER", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub max_rooms_per_peer: usize,
 }
 
 /// The default `--ice-servers`: one public STUN server, as the tutorial uses.
@@ -123,6 +132,8 @@ impl Config {
             keep_alive_secs: 15,
             sse_retry_ms: 2000,
             max_connections: None,
+            max_peers_per_room: 16,
+            max_rooms_per_peer: 8,
         }
     }
 

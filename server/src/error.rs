@@ -56,6 +56,12 @@ pub enum ApiError {
     /// The shared hub (Redis) cannot be reached just now; retry later.
     #[error("signaling is temporarily unavailable ({0}); try again shortly")]
     Unavailable(String),
+    /// `POST /<room>/join` to a room with the most members already.
+    #[error("this room is full ({0} people)")]
+    RoomFull(usize),
+    /// `POST /<room>/join` by a user in the most rooms already.
+    #[error("you are in {0} rooms already: leave one first")]
+    TooManyRooms(usize),
     /// The server is holding as many connections as its descriptors allow; retry later.
     #[error("the server is full just now; try again shortly")]
     Busy,
@@ -76,13 +82,28 @@ impl ApiError {
             | ApiError::BadRoomId(_)
             | ApiError::UnknownEvent(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotConnected => StatusCode::CONFLICT,
+            ApiError::NotConnected | ApiError::RoomFull(_) | ApiError::TooManyRooms(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::ClientNotBuilt | ApiError::Unavailable(_) | ApiError::Busy => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl ApiError {
+    /// The JSON body this error answers with.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.to_string(),
+            code: match self {
+                ApiError::RoomFull(_) => Some(shared::protocol::error_code::ROOM_FULL.into()),
+                _ => None,
+            },
         }
     }
 }
@@ -94,6 +115,8 @@ impl From<HubError> for ApiError {
             HubError::NotConnected => ApiError::NotConnected,
             HubError::NotInSharedRoom => ApiError::NotInSharedRoom,
             HubError::Unavailable(why) => ApiError::Unavailable(why),
+            HubError::RoomFull(max) => ApiError::RoomFull(max),
+            HubError::TooManyRooms(max) => ApiError::TooManyRooms(max),
         }
     }
 }
@@ -102,9 +125,7 @@ impl From<HubError> for ApiError {
 /// headers), for the paths that write to the socket themselves ([`crate::listener`],
 /// [`crate::streams`]). The connection closes after it.
 pub fn raw_response(err: &ApiError, extra: &[(&str, &str)]) -> Vec<u8> {
-    let body = serde_json::to_string(&ErrorBody {
-        error: err.to_string(),
-    })
+    let body = serde_json::to_string(&err.body())
     .unwrap_or_else(|_| "{}".into());
     let status = err.status();
     let mut head = format!(
@@ -123,9 +144,7 @@ pub fn raw_response(err: &ApiError, extra: &[(&str, &str)]) -> Vec<u8> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.to_string(),
-        };
+        let body = self.body();
         (self.status(), Json(body)).into_response()
     }
 }

@@ -100,6 +100,10 @@ impl AppState {
                 .unwrap_or_else(certs::default_file),
         )?;
         let metrics = metrics::Metrics::new();
+        let room_limits = hub::RoomLimits {
+            peers_per_room: config.max_peers_per_room,
+            rooms_per_peer: config.max_rooms_per_peer,
+        };
         let hub = match &config.redis_url {
             Some(url) => {
                 Hub::redis(url, config.redis_cluster, config.stream_queue, &metrics).await?
@@ -108,7 +112,8 @@ impl AppState {
                 tracing::info!("hub: in-process (this process is the whole service)");
                 Hub::local(config.stream_queue)
             }
-        };
+        }
+        .with_room_limits(room_limits);
         Ok(AppState {
             hub,
             tokens: Arc::new(Tokens::with_ttl(

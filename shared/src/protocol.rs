@@ -267,11 +267,21 @@ pub struct ClientConfig {
     pub cert_key: Option<PublicKey>,
 }
 
-/// Every error answer's body: `{"error": "..."}`.
+/// Every error answer's body: `{"error": "..."}`, and for the refusals a client acts on, a
+/// `code` ([`error_code`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// What went wrong, for a person.
     pub error: String,
+    /// What went wrong, for a program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// The `code`s of [`ErrorBody`].
+pub mod error_code {
+    /// `POST /<room>/join`: the room has the most people it takes.
+    pub const ROOM_FULL: &str = "room-full";
 }
 
 #[cfg(test)]
@@ -367,8 +377,16 @@ mod tests {
         golden(
             &ErrorBody {
                 error: "nope".into(),
+                code: None,
             },
             json!({"error": "nope"}),
+        );
+        golden(
+            &ErrorBody {
+                error: "full".into(),
+                code: Some(error_code::ROOM_FULL.into()),
+            },
+            json!({"error": "full", "code": "room-full"}),
         );
         golden(
             &ClientConfig {

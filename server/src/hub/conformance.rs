@@ -86,6 +86,47 @@ pub async fn join_introduces_both_ways_and_rejoin_is_silent(a: Hub, b: Hub) {
     quiet(&mut sb, "b after the re-joins").await;
 }
 
+/// A room takes so many members, a user so many rooms; the refused join changes nothing, and a
+/// place frees when a member leaves.
+pub async fn rooms_and_members_are_capped(a: Hub, b: Hub) {
+    let limits = super::RoomLimits {
+        peers_per_room: 2,
+        rooms_per_peer: 2,
+    };
+    let (a, b) = (a.with_room_limits(limits), b.with_room_limits(limits));
+    let (alice, bob, carol) = (user("a"), user("b"), user("c"));
+    let (r, s, t) = (room("r"), room("s"), room("t"));
+    let mut sa = connected(&a, &alice).await;
+    let mut sb = connected(&b, &bob).await;
+    let sc = connected(&a, &carol).await;
+    assert_eq!(a.join(&alice, &r).await, Ok(Joined::New { members: 0 }));
+    assert_eq!(b.join(&bob, &r).await, Ok(Joined::New { members: 1 }));
+    next(&mut sa, "add-peer for bob").await;
+    next(&mut sb, "add-peer for alice").await;
+    assert_eq!(a.join(&carol, &r).await, Err(HubError::RoomFull(2)));
+    quiet(&mut sa, "alice after carol's refused join").await;
+    quiet(&mut sb, "bob after carol's refused join").await;
+    // Carol is in no room: she cannot reach the members.
+    assert_eq!(
+        a.relay(&carol, &alice.id, RelayEvent::IceCandidate, &body("{}"))
+            .await,
+        Err(HubError::NotInSharedRoom)
+    );
+    // Alice's rooms: r, s, and no third.
+    assert_eq!(a.join(&alice, &s).await, Ok(Joined::New { members: 0 }));
+    assert_eq!(a.join(&alice, &t).await, Err(HubError::TooManyRooms(2)));
+    assert_eq!(
+        a.join(&alice, &r).await,
+        Ok(Joined::Already),
+        "rejoining is no new room"
+    );
+    // Bob leaves: carol fits.
+    drop(sb);
+    next(&mut sa, "remove-peer for bob").await;
+    assert_eq!(a.join(&carol, &r).await, Ok(Joined::New { members: 1 }));
+    drop(sc);
+}
+
 /// Joining needs an open stream.
 pub async fn join_without_a_stream_is_refused(a: Hub, _b: Hub) {
     assert_eq!(
@@ -257,6 +298,7 @@ macro_rules! hub_conformance_suite {
         $crate::hub_conformance_suite!(@tests $make;
             join_introduces_both_ways_and_rejoin_is_silent: 16,
             join_without_a_stream_is_refused: 16,
+            rooms_and_members_are_capped: 16,
             relay_needs_a_shared_room: 16,
             relays_arrive_in_order_exactly_once: 256,
             closing_a_stream_leaves_its_rooms: 16,

@@ -8,7 +8,7 @@
 //!
 //! Slow readers: see [`super`]; here a full queue closes the stream at once.
 
-use super::{Delivery, HubError, HubStats, Joined, lock, queue};
+use super::{Delivery, HubError, HubStats, Joined, RoomLimits, lock, queue};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use serde_json::value::RawValue;
@@ -80,16 +80,29 @@ impl Local {
 
     /// Puts the user in the room and introduces it: `add-peer` (offer: false) to every member and
     /// `add-peer` (offer: true) to the user for each member. Joining again sends nothing.
-    pub fn join(&self, user: &User, room: &RoomId) -> Result<Joined, HubError> {
+    pub fn join(&self, user: &User, room: &RoomId, limits: RoomLimits) -> Result<Joined, HubError> {
         let joiner = self.peer(&user.id).ok_or(HubError::NotConnected)?;
-        if !lock(&joiner.rooms).insert(room.clone()) {
-            return Ok(Joined::Already);
+        {
+            let mut rooms = lock(&joiner.rooms);
+            if rooms.contains(room) {
+                return Ok(Joined::Already);
+            }
+            if rooms.len() >= limits.rooms_per_peer {
+                return Err(HubError::TooManyRooms(limits.rooms_per_peer));
+            }
+            rooms.insert(room.clone());
         }
-        let members: Vec<PeerId> = {
+        let members: Option<Vec<PeerId>> = {
             let mut set = self.rooms.entry(room.clone()).or_default();
-            let members = set.iter().filter(|id| **id != user.id).cloned().collect();
-            set.insert(user.id.clone());
-            members
+            (set.len() < limits.peers_per_room).then(|| {
+                let members = set.iter().filter(|id| **id != user.id).cloned().collect();
+                set.insert(user.id.clone());
+                members
+            })
+        };
+        let Some(members) = members else {
+            lock(&joiner.rooms).remove(room);
+            return Err(HubError::RoomFull(limits.peers_per_room));
         };
         // The stream may have closed while we joined; its cleanup could have run before our
         // insert above, which would leave a ghost member. Check, and undo if so.

@@ -77,6 +77,29 @@ pub enum HubError {
     NotInSharedRoom,
     /// The shared backend (Redis) cannot be reached; the request may be retried.
     Unavailable(String),
+    /// The room has [`RoomLimits::peers_per_room`] members already.
+    RoomFull(usize),
+    /// The user is in [`RoomLimits::rooms_per_peer`] rooms already.
+    TooManyRooms(usize),
+}
+
+/// How big a room and how many rooms: a full mesh of more than a handful of browsers is
+/// unusable (each draws to every other), and every relay looks at the sender's rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomLimits {
+    /// Most members of one room.
+    pub peers_per_room: usize,
+    /// Most rooms one user is in.
+    pub rooms_per_peer: usize,
+}
+
+impl Default for RoomLimits {
+    fn default() -> RoomLimits {
+        RoomLimits {
+            peers_per_room: 16,
+            rooms_per_peer: 8,
+        }
+    }
 }
 
 /// What a join did.
@@ -104,6 +127,7 @@ pub struct HubStats {
 #[derive(Clone)]
 pub struct Hub {
     backend: Backend,
+    limits: RoomLimits,
 }
 
 #[derive(Clone)]
@@ -117,6 +141,7 @@ impl Hub {
     pub fn local(queue: usize) -> Hub {
         Hub {
             backend: Backend::Local(Arc::new(local::Local::new(queue))),
+            limits: RoomLimits::default(),
         }
     }
 
@@ -131,7 +156,14 @@ impl Hub {
     ) -> Result<Hub, String> {
         Ok(Hub {
             backend: Backend::Redis(redis::RedisHub::connect(url, cluster, queue, metrics).await?),
+            limits: RoomLimits::default(),
         })
+    }
+
+    /// The same hub with other room limits (every process sharing a Redis should have the same).
+    pub fn with_room_limits(mut self, limits: RoomLimits) -> Hub {
+        self.limits = limits;
+        self
     }
 
     /// Which backend runs, for logs and health.
@@ -172,11 +204,12 @@ impl Hub {
     }
 
     /// Puts the user in the room and introduces it: `add-peer` (offer: false) to every member and
-    /// `add-peer` (offer: true) to the user for each member. Joining again sends nothing.
+    /// `add-peer` (offer: true) to the user for each member. Joining again sends nothing. A full
+    /// room, or a user in too many rooms, is refused ([`RoomLimits`]).
     pub async fn join(&self, user: &User, room: &RoomId) -> Result<Joined, HubError> {
         match &self.backend {
-            Backend::Local(local) => local.join(user, room),
-            Backend::Redis(hub) => hub.join(user, room).await,
+            Backend::Local(local) => local.join(user, room, self.limits),
+            Backend::Redis(hub) => hub.join(user, room, self.limits).await,
         }
     }
 

@@ -122,31 +122,39 @@ end
 return done(1, 0)
 "#;
 
-/// Joins a room: status 0 when the user has no stream; 1 when already a member; otherwise 2,
-/// with the number of members introduced (both ways). ARGV: mode, room, peer.
+/// Joins a room: status 0 when the user has no stream; 1 when already a member; 3 when the room
+/// has the most members already, 4 when the user is in the most rooms already; otherwise 2, with
+/// the number of members introduced (both ways). Members whose stream is gone are dropped first,
+/// so they never fill a room. ARGV: mode, room, peer, most members, most rooms.
 const JOIN: &str = r#"
 local me = redis.call('HMGET', KEYS[1], 'proc', 'user')
 if not me[1] then return done(0, 0) end
-if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return done(1, 0) end
 local room, peer = ARGV[2], ARGV[3]
-emit(me[1], '{"to":' .. cjson.encode(peer) .. ',"joined":' .. cjson.encode(room) .. '}')
-local n = 0
+if redis.call('SISMEMBER', KEYS[2], room) == 1 then return done(1, 0) end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return done(4, 0) end
+local live = {}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   if m ~= peer then
     local info = redis.call('HMGET', P .. 'user:' .. m, 'proc', 'user')
     if info[1] then
-      emit(info[1], '{"to":' .. cjson.encode(m) .. ',"event":"add-peer","data":{"peer":' .. me[2] ..
-        ',"roomId":' .. cjson.encode(room) .. ',"offer":false}}')
-      emit(me[1], '{"to":' .. cjson.encode(peer) .. ',"event":"add-peer","data":{"peer":' .. info[2] ..
-        ',"roomId":' .. cjson.encode(room) .. ',"offer":true}}')
-      n = n + 1
+      table.insert(live, {m, info})
     else
       redis.call('SREM', KEYS[3], m)
     end
   end
 end
+if #live >= tonumber(ARGV[4]) then return done(3, 0) end
+redis.call('SADD', KEYS[2], room)
+emit(me[1], '{"to":' .. cjson.encode(peer) .. ',"joined":' .. cjson.encode(room) .. '}')
+for _, member in ipairs(live) do
+  local m, info = member[1], member[2]
+  emit(info[1], '{"to":' .. cjson.encode(m) .. ',"event":"add-peer","data":{"peer":' .. me[2] ..
+    ',"roomId":' .. cjson.encode(room) .. ',"offer":false}}')
+  emit(me[1], '{"to":' .. cjson.encode(peer) .. ',"event":"add-peer","data":{"peer":' .. info[2] ..
+    ',"roomId":' .. cjson.encode(room) .. ',"offer":true}}')
+end
 redis.call('SADD', KEYS[3], peer)
-return done(2, n)
+return done(2, #live)
 "#;
 
 /// Relays a body to a peer sharing a room with the sender: status 1 if sent, 0 if refused.
@@ -553,7 +561,12 @@ impl RedisHub {
     }
 
     /// See [`Hub::join`](super::Hub::join).
-    pub async fn join(&self, user: &User, room: &RoomId) -> Result<Joined, HubError> {
+    pub async fn join(
+        &self,
+        user: &User,
+        room: &RoomId,
+        limits: super::RoomLimits,
+    ) -> Result<Joined, HubError> {
         let (status, members) = self
             .op(self
                 .scripts
@@ -563,13 +576,17 @@ impl RedisHub {
                 .key(room_key(room))
                 .arg(self.mode())
                 .arg(room.to_string())
-                .arg(&user.id.0))
+                .arg(&user.id.0)
+                .arg(limits.peers_per_room)
+                .arg(limits.rooms_per_peer))
             .await?;
         match status {
             0 => Err(HubError::NotConnected),
             2 => Ok(Joined::New {
                 members: usize::try_from(members).unwrap_or(0),
             }),
+            3 => Err(HubError::RoomFull(limits.peers_per_room)),
+            4 => Err(HubError::TooManyRooms(limits.rooms_per_peer)),
             _ => Ok(Joined::Already),
         }
     }
