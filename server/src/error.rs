@@ -125,8 +125,7 @@ impl From<HubError> for ApiError {
 /// headers), for the paths that write to the socket themselves ([`crate::listener`],
 /// [`crate::streams`]). The connection closes after it.
 pub fn raw_response(err: &ApiError, extra: &[(&str, &str)]) -> Vec<u8> {
-    let body = serde_json::to_string(&err.body())
-    .unwrap_or_else(|_| "{}".into());
+    let body = serde_json::to_string(&err.body()).unwrap_or_else(|_| "{}".into());
     let status = err.status();
     let mut head = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
