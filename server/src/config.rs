@@ -98,6 +98,37 @@ pub struct Config {
     /// Most rooms one user (one token) is in at once (each relay looks at the sender's rooms).
     #[arg(long, env = "DRAWMESH_MAX_ROOMS_PER_PEER", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub max_rooms_per_peer: usize,
+
+    /// Turns every per-client limit below off (for load tests from one machine); the descriptor
+    /// budget (--max-connections) stays.
+    #[arg(long, env = "DRAWMESH_NO_LIMITS")]
+    pub no_limits: bool,
+
+    /// Reverse proxies whose X-Forwarded-For is believed, comma-separated IP addresses: behind
+    /// them, the per-client limits key on the client's address they forward.
+    #[arg(long, env = "DRAWMESH_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Most open event streams from one client address.
+    #[arg(long, env = "DRAWMESH_STREAMS_PER_IP", default_value_t = 64)]
+    pub streams_per_ip: usize,
+
+    /// Most `POST /access` (sign-ins) per minute from one client address.
+    #[arg(long, env = "DRAWMESH_ACCESS_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub access_per_minute: u32,
+
+    /// Most `POST /refresh` (token renewals) per minute from one client address.
+    #[arg(long, env = "DRAWMESH_REFRESH_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub refresh_per_minute: u32,
+
+    /// Most `POST /<room>/join` per minute from one client address.
+    #[arg(long, env = "DRAWMESH_JOINS_PER_MINUTE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub joins_per_minute: u32,
+
+    /// Most `POST /relay/...` (offers, answers, ICE candidates) per second from one client
+    /// address.
+    #[arg(long, env = "DRAWMESH_RELAYS_PER_SECOND", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub relays_per_second: u32,
 }
 
 /// The default `--ice-servers`: one public STUN server, as the tutorial uses.
@@ -114,6 +145,19 @@ fn parse_ice_servers(s: &str) -> Result<IceServers, String> {
 }
 
 impl Config {
+    /// The per-client limits these settings ask for.
+    pub fn client_limits(&self) -> crate::limits::Settings {
+        crate::limits::Settings {
+            off: self.no_limits,
+            trusted_proxies: self.trusted_proxies.clone(),
+            streams: self.streams_per_ip,
+            access_per_minute: self.access_per_minute,
+            refresh_per_minute: self.refresh_per_minute,
+            joins_per_minute: self.joins_per_minute,
+            relays_per_second: self.relays_per_second,
+        }
+    }
+
     /// The configuration tests use: port 0, a fixed secret, no dist.
     pub fn for_tests() -> Config {
         Config {
@@ -134,6 +178,13 @@ impl Config {
             max_connections: None,
             max_peers_per_room: 16,
             max_rooms_per_peer: 8,
+            no_limits: false,
+            trusted_proxies: Vec::new(),
+            streams_per_ip: 64,
+            access_per_minute: 60,
+            refresh_per_minute: 60,
+            joins_per_minute: 120,
+            relays_per_second: 200,
         }
     }
 

@@ -62,6 +62,15 @@ pub enum ApiError {
     /// `POST /<room>/join` by a user in the most rooms already.
     #[error("you are in {0} rooms already: leave one first")]
     TooManyRooms(usize),
+    /// Past a per-client request rate ([`crate::limits`]).
+    #[error("too many requests: wait {retry_after} s")]
+    TooManyRequests {
+        /// Seconds until the next request is let through.
+        retry_after: u64,
+    },
+    /// A client address with its most open event streams already ([`crate::limits`]).
+    #[error("too many open streams from your address ({0})")]
+    TooManyStreams(usize),
     /// The server is holding as many connections as its descriptors allow; retry later.
     #[error("the server is full just now; try again shortly")]
     Busy,
@@ -82,6 +91,9 @@ impl ApiError {
             | ApiError::BadRoomId(_)
             | ApiError::UnknownEvent(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } | ApiError::TooManyStreams(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::NotConnected | ApiError::RoomFull(_) | ApiError::TooManyRooms(_) => {
                 StatusCode::CONFLICT
             }
@@ -96,6 +108,15 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// Seconds the client should wait before trying again, for the refusals that say so.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests { retry_after } => Some(*retry_after),
+            ApiError::TooManyStreams(_) | ApiError::Busy => Some(5),
+            _ => None,
+        }
+    }
+
     /// The JSON body this error answers with.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
@@ -121,10 +142,10 @@ impl From<HubError> for ApiError {
     }
 }
 
-/// The bytes of a whole HTTP/1.1 response refusing with `err` (status, JSON body, `extra`
-/// headers), for the paths that write to the socket themselves ([`crate::listener`],
+/// The bytes of a whole HTTP/1.1 response refusing with `err` (status, JSON body, and
+/// `Retry-After` where it applies), for the paths that write to the socket themselves ([`crate::listener`],
 /// [`crate::streams`]). The connection closes after it.
-pub fn raw_response(err: &ApiError, extra: &[(&str, &str)]) -> Vec<u8> {
+pub fn raw_response(err: &ApiError) -> Vec<u8> {
     let body = serde_json::to_string(&err.body()).unwrap_or_else(|_| "{}".into());
     let status = err.status();
     let mut head = format!(
@@ -133,8 +154,8 @@ pub fn raw_response(err: &ApiError, extra: &[(&str, &str)]) -> Vec<u8> {
         status.canonical_reason().unwrap_or(""),
         body.len()
     );
-    for (name, value) in extra {
-        head.push_str(&format!("{name}: {value}\r\n"));
+    if let Some(secs) = err.retry_after() {
+        head.push_str(&format!("retry-after: {secs}\r\n"));
     }
     head.push_str("\r\n");
     head.push_str(&body);
@@ -144,6 +165,12 @@ pub fn raw_response(err: &ApiError, extra: &[(&str, &str)]) -> Vec<u8> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Some(secs) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

@@ -9,6 +9,7 @@
 //! - [`metrics`]: the counters and gauges `/metrics` exports (Prometheus text format).
 //! - [`routes`]: the HTTP routes, each thin: authenticate, validate, call the hub.
 //! - [`listener`]: the accept loop, the descriptor budget, and shutdown.
+//! - [`limits`]: per-client limits (streams per address, request rates).
 //! - [`streams`]: `GET /connect` served outside the HTTP stack (an open stream's memory is the
 //!   server's memory).
 //! - [`error`]: [`error::ApiError`], every refusal with its status code and JSON body.
@@ -21,6 +22,7 @@ pub mod certs;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod routes;
@@ -64,6 +66,8 @@ pub struct AppState {
     pub connections: Arc<listener::Budget>,
     /// Keep-alives and the reconnect hint of event streams.
     pub pacing: streams::Pacing,
+    /// Per-client limits and what each client has used.
+    pub limits: Arc<limits::ClientLimits>,
 }
 
 impl AppState {
@@ -100,6 +104,19 @@ impl AppState {
                 .unwrap_or_else(certs::default_file),
         )?;
         let metrics = metrics::Metrics::new();
+        let limits = limits::ClientLimits::new(config.client_limits());
+        // Clients come and go: their rate state is forgotten once it is back to full.
+        let forgetting = Arc::downgrade(&limits);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                match forgetting.upgrade() {
+                    Some(limits) => limits.forget_idle(),
+                    None => break,
+                }
+            }
+        });
         let room_limits = hub::RoomLimits {
             peers_per_room: config.max_peers_per_room,
             rooms_per_peer: config.max_rooms_per_peer,
@@ -136,6 +153,7 @@ impl AppState {
                 keep_alive: Duration::from_secs(config.keep_alive_secs),
                 retry: Duration::from_millis(config.sse_retry_ms),
             },
+            limits,
         })
     }
 }
@@ -152,6 +170,10 @@ pub fn app(state: AppState) -> Router {
         .merge(api.clone())
         .nest("/api", api)
         .fallback_service(files)
+        .layer(axum::middleware::from_fn_with_state(
+            state.limits.clone(),
+            limits::limit_requests,
+        ))
         .layer(axum::middleware::from_fn(routes::refuse_large_bodies))
         // Spans name the path only: the query may hold a token, which must never reach the logs.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

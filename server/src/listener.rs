@@ -46,8 +46,6 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_HEAD: usize = 16 * 1024;
 /// How long shutdown waits for connections to finish.
 pub const DRAIN: Duration = Duration::from_secs(3);
-/// How long a client over budget is told to wait.
-const RETRY_AFTER_SECS: &str = "5";
 
 /// How many connections the process may hold at once, and how many it holds.
 #[derive(Debug)]
@@ -192,7 +190,7 @@ async fn connection(
     shutdown: watch::Receiver<bool>,
 ) {
     let Some(_slot) = slot else {
-        let busy = raw_response(&ApiError::Busy, &[("retry-after", RETRY_AFTER_SECS)]);
+        let busy = raw_response(&ApiError::Busy);
         let _ = timeout(HEAD_TIMEOUT, socket.write_all(&busy)).await;
         return;
     };
@@ -204,7 +202,7 @@ async fn connection(
     match first {
         First::Connect(request) => {
             drop(head);
-            streams::serve(socket, request, state, shutdown).await;
+            streams::serve(socket, addr, request, state, shutdown).await;
         }
         First::Other => http(Prefixed::new(head, socket), addr, router, shutdown).await,
         First::Done => {}

@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::hub::Delivery;
 use axum::http::Uri;
 use futures_util::StreamExt;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -39,6 +40,8 @@ pub struct ConnectRequest {
     pub authorization: Option<String>,
     /// The `Accept` header, if any.
     pub accept: Option<String>,
+    /// The `X-Forwarded-For` header, if any (believed only from trusted proxies).
+    pub forwarded_for: Option<String>,
 }
 
 /// True for the paths this module serves (the API is mounted at `/` and at `/api`).
@@ -61,6 +64,7 @@ impl ConnectRequest {
             target: req.path.unwrap_or("").to_owned(),
             authorization: header("authorization"),
             accept: header("accept"),
+            forwarded_for: header("x-forwarded-for"),
         }
     }
 }
@@ -78,12 +82,20 @@ pub struct Pacing {
 /// the user's events until the client goes, the hub ends the stream, or the server shuts down.
 pub async fn serve(
     mut socket: TcpStream,
+    peer: SocketAddr,
     request: ConnectRequest,
     state: AppState,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let user = match authenticate(&request, &state) {
         Ok(user) => user,
+        Err(err) => return refuse(&mut socket, &err).await,
+    };
+    let client = state
+        .limits
+        .client(peer.ip(), request.forwarded_for.as_deref());
+    let _permit = match state.limits.open_stream(client) {
+        Ok(permit) => permit,
         Err(err) => return refuse(&mut socket, &err).await,
     };
     let mut events = match state.hub.connect(user).await {
@@ -173,7 +185,7 @@ async fn write(out: &mut (impl AsyncWriteExt + Unpin), bytes: &[u8]) -> std::io:
 
 /// Answers `err` as the router would (status, JSON body) and closes the connection.
 pub async fn refuse(socket: &mut TcpStream, err: &ApiError) {
-    let _ = write(socket, &crate::error::raw_response(err, &[])).await;
+    let _ = write(socket, &crate::error::raw_response(err)).await;
     let _ = socket.shutdown().await;
 }
 
@@ -217,6 +229,7 @@ mod tests {
                 target: "/connect?token=t".into(),
                 authorization: Some("Bearer k".into()),
                 accept: Some("text/event-stream".into()),
+                forwarded_for: None,
             }
         );
     }

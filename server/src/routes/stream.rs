@@ -3,29 +3,45 @@
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::http::Extensions;
 use axum::http::header::ACCEPT;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 
 pub async fn connect(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     headers: HeaderMap,
+    extensions: Extensions,
 ) -> Result<Response, ApiError> {
     if !accepts_event_stream(&headers) {
         return Err(ApiError::NotAcceptable);
     }
+    // Counted against its client's streams for as long as the response body lives.
+    let permit = match extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => {
+            let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            Some(
+                state
+                    .limits
+                    .open_stream(state.limits.client(peer.ip(), forwarded))?,
+            )
+        }
+        None => None,
+    };
     tracing::info!(peer = %user.id, "stream opened");
     let events = state
         .hub
         .connect(user)
         .await?
         .enumerate()
-        .map(|(n, delivery)| {
+        .map(move |(n, delivery)| {
+            let _held = &permit;
             // Ids count up per stream; every event has one, as the protocol asks.
             Ok::<_, Infallible>(
                 Event::default()
