@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match TcpListener::bind((config.bind, config.port)).await {
+    let listener = match listen(std::net::SocketAddr::new(config.bind, config.port)) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, bind = %config.bind, port = config.port, "cannot listen");
@@ -69,6 +69,20 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A listener with a deep accept queue: a crowd reconnecting at once (after a restart, say) waits
+/// in it rather than in SYN retries (1 s, then 3 s) behind the usual 128 (the kernel still caps
+/// it at `net.core.somaxconn`).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 async fn shutdown_signal() {

@@ -94,6 +94,8 @@ pub async fn serve(
     let client = state
         .limits
         .client(peer.ip(), request.forwarded_for.as_deref());
+    // Held for the stream's whole life from here on, so nothing is kept that is not needed.
+    drop(request);
     let _permit = match state.limits.open_stream(client) {
         Ok(permit) => permit,
         Err(err) => return refuse(&mut socket, &err).await,
@@ -102,13 +104,15 @@ pub async fn serve(
         Ok(events) => events,
         Err(err) => return refuse(&mut socket, &ApiError::from(err)).await,
     };
-    let head = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
-         x-accel-buffering: no\r\ntransfer-encoding: chunked\r\n\r\n{}",
-        chunk(&format!("retry: {}\n\n", state.pacing.retry.as_millis()))
-    );
-    if write(&mut socket, head.as_bytes()).await.is_err() {
-        return;
+    {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
+             x-accel-buffering: no\r\ntransfer-encoding: chunked\r\n\r\n{}",
+            chunk(&format!("retry: {}\n\n", state.pacing.retry.as_millis()))
+        );
+        if write(&mut socket, head.as_bytes()).await.is_err() {
+            return;
+        }
     }
     let (mut reader, mut writer) = socket.split();
     let mut next_id: u64 = 1;
