@@ -6,17 +6,16 @@ use std::process::{Command, Stdio};
 
 const TURN_SECRET: &str = "binary-test-turn-secret";
 
-#[tokio::test]
-async fn the_binary_serves_and_keeps_tokens_out_of_its_logs() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drawmesh-server"))
-        .args(["--port", "0", "--dist", "no-such-dir"])
-        .args(["--turn-urls", "turn:127.0.0.1:3478"])
-        .env("RUST_LOG", "trace")
-        .env("TOKEN_SECRET", "binary-test-secret")
-        .env("TURN_SECRET", TURN_SECRET)
-        .env("NO_COLOR", "1")
+/// Starts the binary as `command` says (stdout piped), and reads the URL it prints first.
+fn start(
+    command: &mut Command,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    String,
+) {
+    let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("server binary starts");
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -28,6 +27,21 @@ async fn the_binary_serves_and_keeps_tokens_out_of_its_logs() {
         .expect("the URL line")
         .trim_end_matches('/')
         .to_owned();
+    (child, stdout, url)
+}
+
+#[tokio::test]
+async fn the_binary_serves_and_keeps_tokens_out_of_its_logs() {
+    let (mut child, _stdout, url) = start(
+        Command::new(env!("CARGO_BIN_EXE_drawmesh-server"))
+            .args(["--port", "0", "--dist", "no-such-dir"])
+            .args(["--turn-urls", "turn:127.0.0.1:3478"])
+            .env("RUST_LOG", "trace")
+            .env("TOKEN_SECRET", "binary-test-secret")
+            .env("TURN_SECRET", TURN_SECRET)
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped()),
+    );
 
     let http = reqwest::Client::new();
     let access: serde_json::Value = http
@@ -156,30 +170,20 @@ fn a_half_configured_turn_service_stops_the_server_with_a_reason() {
 async fn sigterm_ends_every_stream_and_exits_within_five_seconds() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let state = std::env::temp_dir().join(format!("drawmesh-sigterm-{}", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drawmesh-server"))
-        .args([
-            "--port",
-            "0",
-            "--dist",
-            "no-such-dir",
-            "--ice-servers",
-            "[]",
-        ])
-        .env("TOKEN_SECRET", "sigterm-test-secret")
-        .env("CERT_KEY_FILE", state.join("cert-key"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("Drawmesh listening on ")
-        .expect("the URL line")
-        .trim_end_matches('/')
-        .to_owned();
+    let (mut child, _stdout, url) = start(
+        Command::new(env!("CARGO_BIN_EXE_drawmesh-server"))
+            .args([
+                "--port",
+                "0",
+                "--dist",
+                "no-such-dir",
+                "--ice-servers",
+                "[]",
+            ])
+            .env("TOKEN_SECRET", "sigterm-test-secret")
+            .env("CERT_KEY_FILE", state.join("cert-key"))
+            .stderr(Stdio::null()),
+    );
     let http = reqwest::Client::new();
     let mut streams = Vec::new();
     for name in ["one", "two"] {
