@@ -14,6 +14,11 @@ pub struct Metrics {
     pub streams: IntGauge,
     /// Rooms with a member streaming from this process.
     pub rooms: IntGauge,
+    /// Connections held (streams and other HTTP), against the descriptor budget.
+    pub connections: IntGauge,
+    /// Tasks alive in the runtime (one per connection, plus a few of the server's own): a leak
+    /// shows here first.
+    pub tasks: IntGauge,
     /// Joins that put a user in a room (re-joins not counted).
     pub joins: IntCounter,
     /// Relays, by outcome: `delivered`, `not_in_shared_room`, `unavailable`, `bad_request`.
@@ -32,6 +37,10 @@ impl Metrics {
         let streams = IntGauge::new("streams_open", "Open SSE streams on this process")
             .expect("a valid metric");
         let rooms = IntGauge::new("rooms", "Rooms with a member streaming from this process")
+            .expect("a valid metric");
+        let connections = IntGauge::new("connections_open", "Connections held by this process")
+            .expect("a valid metric");
+        let tasks = IntGauge::new("tasks_alive", "Tasks alive in this process's runtime")
             .expect("a valid metric");
         let joins = IntCounter::new("joins_total", "Joins that put a user in a room")
             .expect("a valid metric");
@@ -52,6 +61,8 @@ impl Metrics {
         for metric in [
             Box::new(streams.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(rooms.clone()),
+            Box::new(connections.clone()),
+            Box::new(tasks.clone()),
             Box::new(joins.clone()),
             Box::new(relays.clone()),
             Box::new(redis_errors.clone()),
@@ -64,6 +75,8 @@ impl Metrics {
             registry,
             streams,
             rooms,
+            connections,
+            tasks,
             joins,
             relays,
             redis_errors,

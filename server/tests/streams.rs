@@ -253,3 +253,52 @@ async fn past_the_connection_budget_new_connections_get_503_until_one_closes() {
         .await;
     assert_eq!(raw.head().await.0, 200);
 }
+
+#[tokio::test]
+async fn metrics_count_connections_held_and_tasks_alive() {
+    let server = TestServer::start().await;
+    let gauge = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    let (token, _) = server.access("counted").await;
+    let mut raw = Raw::open(&server).await;
+    raw.get_connect(&format!("/connect?token={token}"), "text/event-stream")
+        .await;
+    assert_eq!(raw.head().await.0, 200);
+    let text = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The stream and the scrape itself.
+    assert_eq!(gauge(&text, "drawmesh_connections_open"), 2.0);
+    let tasks = gauge(&text, "drawmesh_tasks_alive");
+    assert!(tasks >= 2.0, "{tasks}");
+    drop(raw);
+    timeout(
+        Duration::from_secs(5),
+        server.state.connections.until_at_most(0),
+    )
+    .await
+    .expect("the stream's connection is let go");
+    let text = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(gauge(&text, "drawmesh_connections_open"), 1.0);
+    assert!(
+        gauge(&text, "drawmesh_tasks_alive") < tasks,
+        "the stream's task is gone"
+    );
+}

@@ -23,6 +23,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let stats = state.hub.stats();
     state.metrics.streams.set(gauge(stats.streams));
     state.metrics.rooms.set(gauge(stats.rooms));
+    state
+        .metrics
+        .connections
+        .set(gauge(state.connections.open()));
+    let runtime = tokio::runtime::Handle::current().metrics();
+    state.metrics.tasks.set(gauge(runtime.num_alive_tasks()));
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),
