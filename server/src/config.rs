@@ -101,7 +101,7 @@ pub struct Config {
 
     /// Turns every per-client limit below off (for load tests from one machine); the descriptor
     /// budget (--max-connections) stays.
-    #[arg(long, env = "DRAWMESH_NO_LIMITS")]
+    #[arg(long, env = "DRAWMESH_NO_LIMITS", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_limits: bool,
 
     /// Reverse proxies whose X-Forwarded-For is believed, comma-separated IP addresses: behind

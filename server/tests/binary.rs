@@ -244,3 +244,39 @@ async fn sigterm_ends_every_stream_and_exits_within_five_seconds() {
     assert!(refused.is_err(), "nothing listens after the exit");
     let _ = std::fs::remove_dir_all(state);
 }
+
+/// `DRAWMESH_NO_LIMITS` takes the usual ways of saying yes and no (load tests set `=1`).
+#[tokio::test]
+async fn no_limits_from_the_environment_takes_1_and_0() {
+    for (value, limited) in [("1", false), ("true", false), ("0", true)] {
+        let (mut child, _stdout, url) = start(
+            Command::new(env!("CARGO_BIN_EXE_drawmesh-server"))
+                .args([
+                    "--port",
+                    "0",
+                    "--dist",
+                    "no-such-dir",
+                    "--access-per-minute",
+                    "1",
+                ])
+                .env("TOKEN_SECRET", "no-limits-test-secret")
+                .env("DRAWMESH_NO_LIMITS", value)
+                .stderr(Stdio::null()),
+        );
+        let http = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        for name in ["a", "b"] {
+            let res = http
+                .post(format!("{url}/access"))
+                .json(&serde_json::json!({ "username": name }))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(res.status().as_u16());
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let expected = if limited { [200, 429] } else { [200, 200] };
+        assert_eq!(statuses, expected, "DRAWMESH_NO_LIMITS={value}");
+    }
+}
