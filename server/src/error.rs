@@ -50,6 +50,9 @@ pub enum ApiError {
     /// Nothing here.
     #[error("not found")]
     NotFound,
+    /// A path that exists, with a method it does not take.
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
     /// The client bundle is missing from the dist directory.
     #[error("the web client is not built: run `scripts/run.sh` (or `trunk build`) first")]
     ClientNotBuilt,
@@ -99,6 +102,7 @@ impl ApiError {
             }
             ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::ClientNotBuilt | ApiError::Unavailable(_) | ApiError::Busy => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -169,7 +169,12 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .merge(api.clone())
         .nest("/api", api)
-        .fallback_service(files)
+        // A known path with another method: in our error shape too (axum's is an empty body).
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
+        // Files for GET and HEAD; anything else at an unknown path is a JSON 404.
+        .fallback_service(
+            axum::routing::get_service(files).fallback(|| async { error::ApiError::NotFound }),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.limits.clone(),
             limits::limit_requests,

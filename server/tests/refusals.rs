@@ -310,3 +310,27 @@ async fn malformed_paths_and_oversized_bodies_on_any_route_are_refused_in_json()
         assert!(error.contains("too large"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn wrong_methods_and_unknown_paths_are_refused_in_json() {
+    let server = TestServer::start().await;
+    for (method, path, code) in [
+        ("GET", "/access", 405),
+        ("GET", "/api/refresh", 405),
+        ("POST", "/config", 405),
+        ("PUT", "/abc/join", 405),
+        ("POST", "/connect", 405),
+        ("POST", "/relay/only-a-peer", 404),
+        ("DELETE", "/abc", 404),
+    ] {
+        let res = server
+            .http
+            .request(method.parse().unwrap(), server.url(path))
+            .send()
+            .await
+            .unwrap();
+        let (status, error) = error_of(res).await;
+        assert_eq!(status, code, "{method} {path}");
+        assert!(!error.is_empty(), "{method} {path}");
+    }
+}
