@@ -8,7 +8,7 @@
 //! events, one per roommate, and each was caused by one join request: its own (offer: true) or
 //! the roommate's (offer: false). Latency is from that request's start to the event's arrival.
 
-use super::{Ctx, Outcome, ServerEnd, secs, warm_up};
+use super::{Ctx, Outcome, ServerEnd, secs, settle, warm_up};
 use crate::api;
 use crate::http::{Conn, error_kind};
 use crate::proc;
@@ -86,6 +86,8 @@ pub struct Round {
     pub secs: f64,
     /// Whether the deadline ran out.
     pub timed_out: bool,
+    /// Join request start → expected `add-peer` received, this round.
+    pub latency: Summary,
 }
 
 /// Runs `fanout`.
@@ -108,6 +110,8 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
         )
         .await;
         rounds.push(round);
+        // The round's streams and connections are closed: let the server see it.
+        settle(server.pid, before.fds, Duration::from_secs(10)).await;
     }
     let after = proc::usage(server.pid);
     let latency = Summary::of_nanos(&mut latencies);
@@ -116,10 +120,9 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
 
     let mut t = Table::new(
         format!(
-            "fanout: {} rooms x {} peers, all joining at once; add-peer latency p50 / p99 / max over all rounds: {}; join POST rtt: {}",
+            "fanout: {} rooms x {} peers, all joining at once (latency: join POST start -> add-peer received; join POST rtt p50 / p99 / max {})",
             args.rooms,
             args.peers,
-            latency.short_ms(),
             join_latency.short_ms()
         ),
         &[
@@ -132,7 +135,8 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
             "missing",
             "extra",
             "offer mismatches",
-            "secs",
+            "last event s",
+            "latency p50 / p99 / max",
         ],
     );
     for r in &rounds {
@@ -147,8 +151,26 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
             r.extra.to_string(),
             r.offer_mismatches.to_string(),
             format!("{:.3}{}", r.secs, mark(r.timed_out)),
+            r.latency.short_ms(),
         ]);
     }
+    t.row(vec![
+        "all".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        grouped(rounds.iter().map(|r| r.expected as u64).sum()),
+        grouped(rounds.iter().map(|r| r.received as u64).sum()),
+        rounds.iter().map(|r| r.missing).sum::<usize>().to_string(),
+        rounds.iter().map(|r| r.extra).sum::<usize>().to_string(),
+        rounds
+            .iter()
+            .map(|r| r.offer_mismatches)
+            .sum::<usize>()
+            .to_string(),
+        String::new(),
+        latency.short_ms(),
+    ]);
     let json = serde_json::json!({
         "rooms": args.rooms,
         "peers_per_room": args.peers,
@@ -233,9 +255,13 @@ async fn run_round(
     // One open connection per join, then all released together.
     let mut conns = Vec::new();
     for _ in 0..tokens.len() {
-        match Conn::open(target).await {
-            Ok(c) => conns.push(Some(c)),
-            Err(e) => {
+        match tokio::time::timeout(Duration::from_secs(10), Conn::open(target)).await {
+            Ok(Ok(c)) => conns.push(Some(c)),
+            Err(_) => {
+                bump(errors, "join connect: timeout");
+                conns.push(None);
+            }
+            Ok(Err(e)) => {
                 bump(errors, format!("join connect: {}", error_kind(&e)));
                 conns.push(None);
             }
@@ -306,6 +332,7 @@ async fn run_round(
     let mut extra = 0;
     let mut offer_mismatches = 0;
     let mut last = released;
+    let mut round_latencies = Vec::new();
     let mut offers: HashMap<(usize, usize), bool> = HashMap::new();
     for g in &got {
         let Some(&peer) = index.get(&g.peer) else {
@@ -325,7 +352,7 @@ async fn run_round(
         // offer: true goes to the later joiner (this member); false: the roommate joined later.
         let cause = if g.offer { g.member } else { peer };
         if let Some(t0) = join_start[cause] {
-            latencies.push(g.at.saturating_duration_since(t0).as_nanos() as u64);
+            round_latencies.push(g.at.saturating_duration_since(t0).as_nanos() as u64);
         }
         last = last.max(g.at);
     }
@@ -338,7 +365,9 @@ async fn run_round(
             offer_mismatches += 1;
         }
     }
+    latencies.extend_from_slice(&round_latencies);
     Round {
+        latency: Summary::of_nanos(&mut round_latencies),
         round,
         streams,
         joins_ok,

@@ -248,6 +248,7 @@ async fn run_cycle(
             }
         }
     };
+    eprintln!("drawmesh-load: hold cycle {c}: opening {n} streams");
     let start_usage = proc::usage(pid);
     let mut samples = vec![sample(0).await];
 
@@ -327,6 +328,10 @@ async fn run_cycle(
         .iter()
         .map(|s| s.keepalives.load(Ordering::Relaxed))
         .collect();
+    eprintln!(
+        "drawmesh-load: hold cycle {c}: {connected} connected in {open_secs:.1} s; holding {} s",
+        args.hold_secs
+    );
     let hold_started = Instant::now();
     tokio::time::sleep(secs(args.hold_secs)).await;
     let held_secs = hold_started.elapsed().as_secs_f64();

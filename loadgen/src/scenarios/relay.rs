@@ -127,6 +127,8 @@ struct Pair {
     recv: Arc<Mutex<Recv>>,
     receiver_ended: Arc<AtomicBool>,
     sender_ended: Arc<AtomicBool>,
+    /// The two stream readers, aborted when the scenario ends.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Clock base shared by senders and receivers.
@@ -234,6 +236,9 @@ pub async fn run(ctx: &Ctx, args: &RelayArgs) -> Result<Outcome, String> {
         merge(&mut other_events, &r.other_events);
     }
     let server_end = ServerEnd::of(&mut server);
+    for p in &pairs {
+        p.readers.iter().for_each(tokio::task::JoinHandle::abort);
+    }
 
     let mut t = Table::new(
         format!(
@@ -329,6 +334,7 @@ async fn setup(target: &Arc<Target>, n: usize, clock: Clock) -> Result<Vec<Pair>
             recv: Arc::default(),
             receiver_ended: Arc::default(),
             sender_ended: Arc::default(),
+            readers: Vec::new(),
         };
         // Busy streams: a large read buffer.
         let open = |token: String| {
@@ -345,24 +351,35 @@ async fn setup(target: &Arc<Target>, n: usize, clock: Clock) -> Result<Vec<Pair>
         };
         let receiver = open(pair.receiver.token.clone()).await?;
         let sender = open(pair.sender.token.clone()).await?;
-        tokio::spawn(receive(
-            receiver,
-            Arc::clone(&pair.recv),
-            Arc::clone(&pair.receiver_ended),
-            clock,
-        ));
-        tokio::spawn(discard(sender, Arc::clone(&pair.sender_ended)));
+        let mut pair = pair;
+        pair.readers = vec![
+            tokio::spawn(receive(
+                receiver,
+                Arc::clone(&pair.recv),
+                Arc::clone(&pair.receiver_ended),
+                clock,
+            )),
+            tokio::spawn(discard(sender, Arc::clone(&pair.sender_ended))),
+        ];
         let room = format!("relay-{i}");
-        let mut conn = Conn::open(target).await.map_err(|e| error_kind(&e))?;
-        for who in [&pair.receiver, &pair.sender] {
-            let res = conn
-                .send(&api::join_request(target, &room, &who.token))
+        let joins = async {
+            let mut conn = Conn::open(target)
                 .await
-                .map_err(|e| format!("relay: join: {}", error_kind(&e)))?;
-            if res.status != 200 {
-                return Err(format!("relay: join answered {}", res.status));
+                .map_err(|e| format!("relay: join connect: {}", error_kind(&e)))?;
+            for who in [&pair.receiver, &pair.sender] {
+                let res = conn
+                    .send(&api::join_request(target, &room, &who.token))
+                    .await
+                    .map_err(|e| format!("relay: join: {}", error_kind(&e)))?;
+                if res.status != 200 {
+                    return Err(format!("relay: join answered {}", res.status));
+                }
             }
-        }
+            Ok(())
+        };
+        tokio::time::timeout(Duration::from_secs(10), joins)
+            .await
+            .map_err(|_| "relay: joins timed out".to_owned())??;
         pairs.push(pair);
     }
     Ok(pairs)
@@ -409,6 +426,10 @@ async fn run_phase(
     let conns_total = (pairs.len() * args.inflight.max(1)) as f64;
     // Each connection's share of the target rate, as a fixed schedule.
     let period = rate.map(|r| Duration::from_secs_f64(conns_total / r as f64));
+    eprintln!(
+        "drawmesh-load: relay run {run}: {} for {duration} s",
+        rate.map_or("as fast as allowed".to_owned(), |r| format!("{r} msgs/s"))
+    );
     let started = Instant::now();
     let deadline = started + secs(duration);
     let mut tasks = Vec::new();
