@@ -59,6 +59,69 @@ fn parse_loadavg(text: &str) -> [f64; 3] {
     [(); 3].map(|()| it.next().unwrap_or(f64::NAN))
 }
 
+/// CPU time (user + system, all threads) of `pid`, or of this process for `None`, in seconds.
+/// /proc counts it in clock ticks; USER_HZ is 100 on every Linux this runs on (`getconf CLK_TCK`).
+pub fn cpu_secs(pid: Option<u32>) -> f64 {
+    let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    parse_stat_cpu_ticks(&std::fs::read_to_string(path).unwrap_or_default()) as f64 / 100.0
+}
+
+/// utime + stime from a /proc/<pid>/stat line. The command name (field 2) is in parentheses
+/// and may hold spaces, so fields are counted after its closing parenthesis.
+fn parse_stat_cpu_ticks(stat: &str) -> u64 {
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    // rest starts at field 3 (state); utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
+}
+
+/// CPU use over an interval, in cores (1.0 = one core busy all along).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CpuUse {
+    /// The server process.
+    pub server_cores: f64,
+    /// The load generator.
+    pub client_cores: f64,
+}
+
+/// Starts measuring CPU use of the server and of this process.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    pid: u32,
+    server: f64,
+    client: f64,
+    at: std::time::Instant,
+}
+
+impl CpuMeter {
+    /// Readings now.
+    pub fn start(pid: u32) -> CpuMeter {
+        CpuMeter {
+            pid,
+            server: cpu_secs(Some(pid)),
+            client: cpu_secs(None),
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// Cores used since `start`.
+    pub fn read(&self) -> CpuUse {
+        let wall = self.at.elapsed().as_secs_f64().max(1e-9);
+        CpuUse {
+            server_cores: (cpu_secs(Some(self.pid)) - self.server) / wall,
+            client_cores: (cpu_secs(None) - self.client) / wall,
+        }
+    }
+}
+
 /// Kernel TCP counters that explain stalls a client sees: `ListenOverflows`/`ListenDrops` (a
 /// connection arrived while the server's accept queue was full, and its SYN or ACK was dropped:
 /// the client retries after 1 s, then 3 s...), `TCPSynRetrans`, `TCPTimeouts`, `TWKilled`
@@ -199,6 +262,14 @@ mod tests {
         assert_eq!(parsed.get("InNoRoutes"), Some(&3));
         let after = BTreeMap::from([("ListenOverflows".to_owned(), 785)]);
         assert_eq!(counter_delta(&parsed, &after)["ListenOverflows"], 14);
+    }
+
+    #[test]
+    fn reads_cpu_ticks_past_a_spaced_name() {
+        let stat =
+            "4242 (drawmesh server) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 1 2 3";
+        assert_eq!(parse_stat_cpu_ticks(stat), 325);
+        assert_eq!(parse_stat_cpu_ticks("garbage"), 0);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 use super::{Ctx, Outcome, ServerEnd, secs, settle, spawn_peak_sampler, warm_up};
 use crate::api;
 use crate::http::{Target, error_kind};
-use crate::proc::{self, Usage};
+use crate::proc::{self, CpuMeter, CpuUse, Usage};
 use crate::report::{Table, grouped, mark};
 use crate::stats::{Summary, Tally, bump, merge};
 use serde::Serialize;
@@ -59,6 +59,8 @@ struct Round {
     failed: u64,
     secs: f64,
     cycles_per_sec: f64,
+    /// CPU use while cycling.
+    cpu: CpuUse,
     /// The server once its descriptors were back to the baseline (or at the deadline).
     after: Usage,
     settle_secs: f64,
@@ -123,6 +125,7 @@ pub async fn run(ctx: &Ctx, args: &ChurnArgs) -> std::result::Result<Outcome, St
             "drawmesh-load: churn round {}: {target_cycles} cycles",
             r + 1
         );
+        let cpu = CpuMeter::start(pid);
         let started = Instant::now();
         let (completed, round_errors) = run_round(
             &target,
@@ -134,6 +137,7 @@ pub async fn run(ctx: &Ctx, args: &ChurnArgs) -> std::result::Result<Outcome, St
         )
         .await;
         let round_secs = started.elapsed().as_secs_f64();
+        let cpu = cpu.read();
         cycling_secs += round_secs;
         let settled = settle(pid, before.fds, secs(args.settle_timeout)).await;
         rounds.push(Round {
@@ -143,6 +147,7 @@ pub async fn run(ctx: &Ctx, args: &ChurnArgs) -> std::result::Result<Outcome, St
             failed: round_errors.values().sum(),
             secs: round_secs,
             cycles_per_sec: completed as f64 / round_secs.max(1e-9),
+            cpu,
             after: settled.usage,
             settle_secs: settled.secs,
             settled: settled.settled,
@@ -245,6 +250,7 @@ fn tables(r: &Result) -> Vec<Table> {
             "",
             "cycles done",
             "cycles/s",
+            "CPU server / client",
             "RSS KiB",
             "+KiB vs before",
             "fds",
@@ -254,6 +260,7 @@ fn tables(r: &Result) -> Vec<Table> {
     );
     usage.row(vec![
         "before".into(),
+        String::new(),
         String::new(),
         String::new(),
         r.before.rss_kib.to_string(),
@@ -269,6 +276,10 @@ fn tables(r: &Result) -> Vec<Table> {
             format!("after round {}", round.round),
             grouped(done),
             format!("{:.0}", round.cycles_per_sec),
+            format!(
+                "{:.2} / {:.2}",
+                round.cpu.server_cores, round.cpu.client_cores
+            ),
             round.after.rss_kib.to_string(),
             round.rss_vs_before_kib.to_string(),
             round.after.fds.to_string(),
@@ -278,6 +289,7 @@ fn tables(r: &Result) -> Vec<Table> {
     }
     usage.row(vec![
         "peak while churning".into(),
+        String::new(),
         String::new(),
         String::new(),
         r.peak_during.rss_kib.to_string(),

@@ -13,7 +13,7 @@
 use super::{Ctx, Outcome, ServerEnd, secs, warm_up};
 use crate::api::{self, Access};
 use crate::http::{Conn, SseConn, Target, error_kind};
-use crate::proc;
+use crate::proc::{self, CpuMeter, CpuUse};
 use crate::report::{Table, grouped};
 use crate::sse::SseItem;
 use crate::stats::{SeqTracker, Summary, Tally, bump, merge};
@@ -40,12 +40,12 @@ pub struct RelayArgs {
     /// time bound).
     #[arg(long, default_value_t = 1_000_000)]
     pub max_per_conn: u64,
-    /// Target total rates (messages/s over all senders) of the sweep, comma-separated; empty
-    /// for none.
+    /// Target total rates (messages/s over all senders) of the sweep, comma-separated; `0`
+    /// for no sweep. The top steps approach what the unpaced run reaches, where queueing shows.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "500,1000,2000,4000,8000,16000"
+        default_value = "1000,2000,4000,8000,16000,24000,32000,40000"
     )]
     pub sweep: Vec<u64>,
     /// Seconds per sweep step.
@@ -186,6 +186,8 @@ pub struct Phase {
     pub reordered: u64,
     /// Whether every expected message arrived before the drain deadline.
     pub drained: bool,
+    /// CPU use while sending (who is the bottleneck: the server or this load generator).
+    pub cpu: CpuUse,
 }
 
 /// Runs `relay`.
@@ -199,7 +201,7 @@ pub async fn run(ctx: &Ctx, args: &RelayArgs) -> Result<Outcome, String> {
 
     let mut phases = Vec::new();
     if args.secs > 0.0 {
-        phases.push(run_phase(&target, &pairs, 0, None, args.secs, args, clock).await);
+        phases.push(run_phase(pid, &target, &pairs, 0, None, args.secs, args, clock).await);
     }
     for (i, &rate) in args.sweep.iter().enumerate() {
         if rate == 0 {
@@ -208,6 +210,7 @@ pub async fn run(ctx: &Ctx, args: &RelayArgs) -> Result<Outcome, String> {
         let run = u32::try_from(i + 1).unwrap_or(u32::MAX);
         phases.push(
             run_phase(
+                pid,
                 &target,
                 &pairs,
                 run,
@@ -252,6 +255,7 @@ pub async fn run(ctx: &Ctx, args: &RelayArgs) -> Result<Outcome, String> {
             "delivered/s",
             "latency p50 / p99 / max",
             "POST rtt p50 / p99",
+            "CPU server / client",
             "lost",
             "dup",
             "reord",
@@ -271,6 +275,7 @@ pub async fn run(ctx: &Ctx, args: &RelayArgs) -> Result<Outcome, String> {
                 p.post_latency.p50_us / 1000.0,
                 p.post_latency.p99_us / 1000.0
             ),
+            format!("{:.2} / {:.2}", p.cpu.server_cores, p.cpu.client_cores),
             format!(
                 "{}{}",
                 grouped(p.lost),
@@ -414,7 +419,9 @@ async fn discard(mut sse: SseConn, ended: Arc<AtomicBool>) {
     ended.store(true, Ordering::Relaxed);
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_phase(
+    pid: u32,
     target: &Arc<Target>,
     pairs: &[Pair],
     run: u32,
@@ -430,6 +437,7 @@ async fn run_phase(
         "drawmesh-load: relay run {run}: {} for {duration} s",
         rate.map_or("as fast as allowed".to_owned(), |r| format!("{r} msgs/s"))
     );
+    let cpu = CpuMeter::start(pid);
     let started = Instant::now();
     let deadline = started + secs(duration);
     let mut tasks = Vec::new();
@@ -470,6 +478,7 @@ async fn run_phase(
         per_conn.push((conn_id, p, t.await.unwrap_or_default()));
     }
     let send_secs = started.elapsed().as_secs_f64();
+    let cpu = cpu.read();
 
     // Drain: until every pair has everything its sender had acknowledged, or the deadline.
     let expected: Vec<u64> = (0..pairs.len())
@@ -511,6 +520,7 @@ async fn run_phase(
         duplicated: 0,
         reordered: 0,
         drained,
+        cpu,
     };
     let mut latencies = Vec::new();
     let mut post_latencies = Vec::new();
