@@ -86,6 +86,11 @@ def plot_relay(plt, rec, relay, out):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(xs, [p["p50_us"] / 1000 for p in sweep], marker="o", label="p50")
     ax.plot(xs, [p["p99_us"] / 1000 for p in sweep], marker="s", label="p99")
+    # Label each step with its target: above saturation the delivered rate falls short of it.
+    for p in sweep:
+        ax.annotate(f"{p['target_rate']}/s", (p["delivered_per_sec"], p["p99_us"] / 1000),
+                    textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7,
+                    color="grey")
     top = relay.get("max")
     if top:
         ax.scatter([top["delivered_per_sec"]], [top["latency"]["p99_us"] / 1000], marker="x",
@@ -94,7 +99,7 @@ def plot_relay(plt, rec, relay, out):
                    color="red", label="p50, unpaced")
     ax.set_title(f"relay latency (POST start -> SSE event) vs delivered rate, "
                  f"{relay['pairs']} pairs\n{caption(rec)}", fontsize=9)
-    ax.set_xlabel("delivered messages / s (all pairs)")
+    ax.set_xlabel("delivered messages / s (all pairs); grey: the step's target rate")
     ax.set_ylabel("latency (ms)")
     ax.set_xscale("log")
     ax.grid(True, which="both", alpha=0.3)
