@@ -51,6 +51,8 @@ pub struct LogSummary {
 struct LogState {
     summary: LogSummary,
     recent: VecDeque<String>,
+    /// The last lines of any kind: why it would not start (clap errors have no level).
+    tail: VecDeque<String>,
 }
 
 const KEEP_PROBLEM_LINES: usize = 5;
@@ -81,8 +83,9 @@ impl Server {
             .env("TOKEN_SECRET", "bench-secret")
             .env("CERT_KEY_FILE", temp.join("cert-key"))
             .env("DRAWMESH_DIST", &dist)
-            // The server will get a flag that turns its request limits off; unknown until then.
-            .env("DRAWMESH_NO_LIMITS", "1")
+            // Per-client limits off (one machine is every client here). "true", not "1": the
+            // server's clap flag takes true/false only, and a server without the flag ignores it.
+            .env("DRAWMESH_NO_LIMITS", "true")
             .env("RUST_LOG", &opts.log)
             // Plain lines: we match on their text.
             .env("NO_COLOR", "1")
@@ -107,18 +110,28 @@ impl Server {
             log,
             temp,
         };
-        match port_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(port) => {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(port) = port_rx.recv_timeout(Duration::from_millis(100)) {
                 server.addr.set_port(port);
-                Ok(server)
+                return Ok(server);
             }
-            Err(_) => {
-                let status = server.child.try_wait().ok().flatten();
-                let tail = server.log_summary().last_problems.join(" | ");
-                Err(format!(
-                    "{} printed no listening line within 20 s (exit: {status:?}; last problems: {tail})",
-                    opts.bin.display()
-                ))
+            let exited = server.child.try_wait().ok().flatten();
+            if exited.is_some() || std::time::Instant::now() >= deadline {
+                // Let the drain threads take in its last words.
+                std::thread::sleep(Duration::from_millis(100));
+                let tail: Vec<String> = {
+                    let state = server.log.lock().unwrap_or_else(|p| p.into_inner());
+                    state.tail.iter().cloned().collect()
+                };
+                return Err(format!(
+                    "{} printed no listening line ({}); its last lines: {}",
+                    opts.bin.display(),
+                    exited.map_or("still running after 20 s".into(), |s| format!(
+                        "exited: {s}"
+                    )),
+                    tail.join(" | ")
+                ));
             }
         }
     }
@@ -156,6 +169,10 @@ fn drain(from: impl Read + Send + 'static, log: Arc<Mutex<LogState>>, port: mpsc
                 let _ = port.send(p);
             }
             let mut state = log.lock().unwrap_or_else(|p| p.into_inner());
+            if state.tail.len() == KEEP_PROBLEM_LINES {
+                state.tail.pop_front();
+            }
+            state.tail.push_back(line.chars().take(300).collect());
             let s = &mut state.summary;
             s.lines += 1;
             let warn = line.contains(" WARN ");
