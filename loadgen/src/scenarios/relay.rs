@@ -9,6 +9,11 @@
 //!
 //! First a run as fast as the connections allow, then a sweep of fixed target rates (each
 //! connection paced on its own schedule) for a latency-against-rate plot.
+//!
+//! A receiver that falls `--stream-queue` (256) events behind is closed by the server, which
+//! then refuses relays to it (403): the run reports that, counts the messages dropped with the
+//! queue as lost, and the stream is reopened and rejoined before the next run, as a browser's
+//! EventSource would.
 
 use super::{Ctx, Outcome, ServerEnd, secs, warm_up};
 use crate::api::{self, Access};
@@ -122,9 +127,12 @@ struct Recv {
 }
 
 struct Pair {
+    room: String,
     sender: Access,
     receiver: Access,
     recv: Arc<Mutex<Recv>>,
+    /// Set by the receiver's reader when its stream ends (the server closes a reader that falls
+    /// 256 events behind, `--stream-queue`).
     receiver_ended: Arc<AtomicBool>,
     sender_ended: Arc<AtomicBool>,
     /// The two stream readers, aborted when the scenario ends.
@@ -188,6 +196,13 @@ pub struct Phase {
     pub drained: bool,
     /// CPU use while sending (who is the bottleneck: the server or this load generator).
     pub cpu: CpuUse,
+    /// Receivers' streams the server closed during this run (too slow a reader: its queue of
+    /// `--stream-queue` events filled); relays to them are refused (403) until reopened.
+    pub receivers_closed_by_server: usize,
+    /// Senders' streams closed likewise.
+    pub senders_closed_by_server: usize,
+    /// Streams reopened (and rejoined) before this run, after closes in earlier runs.
+    pub streams_reopened_before: usize,
 }
 
 /// Runs `relay`.
@@ -197,40 +212,43 @@ pub async fn run(ctx: &Ctx, args: &RelayArgs) -> Result<Outcome, String> {
     warm_up(&target).await;
     let before = proc::usage(pid);
     let clock = Clock(std::time::Instant::now());
-    let pairs = setup(&target, args.pairs, clock).await?;
+    let mut pairs = setup(&target, args.pairs, clock).await?;
 
-    let mut phases = Vec::new();
+    let mut plan: Vec<(u32, Option<u64>, f64)> = Vec::new();
     if args.secs > 0.0 {
-        phases.push(run_phase(pid, &target, &pairs, 0, None, args.secs, args, clock).await);
+        plan.push((0, None, args.secs));
     }
     for (i, &rate) in args.sweep.iter().enumerate() {
-        if rate == 0 {
-            continue;
-        }
-        let run = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        phases.push(
-            run_phase(
-                pid,
-                &target,
-                &pairs,
-                run,
+        if rate > 0 {
+            plan.push((
+                u32::try_from(i + 1).unwrap_or(u32::MAX),
                 Some(rate),
                 args.sweep_secs,
-                args,
-                clock,
-            )
-            .await,
-        );
+            ));
+        }
+    }
+    let mut phases = Vec::new();
+    for (run, rate, duration) in plan {
+        // Streams the server closed in an earlier run are reopened (and rejoined) first.
+        let mut reopened = 0;
+        for pair in &mut pairs {
+            reopened += connect(&target, pair, clock).await?;
+        }
+        let mut phase = run_phase(pid, &target, &pairs, run, rate, duration, args, clock).await;
+        phase.streams_reopened_before = reopened;
+        phase.receivers_closed_by_server = pairs
+            .iter()
+            .filter(|p| p.receiver_ended.load(Ordering::Relaxed))
+            .count();
+        phase.senders_closed_by_server = pairs
+            .iter()
+            .filter(|p| p.sender_ended.load(Ordering::Relaxed))
+            .count();
+        phases.push(phase);
     }
     let after = proc::usage(pid);
-    let receivers_ended = pairs
-        .iter()
-        .filter(|p| p.receiver_ended.load(Ordering::Relaxed))
-        .count();
-    let senders_ended = pairs
-        .iter()
-        .filter(|p| p.sender_ended.load(Ordering::Relaxed))
-        .count();
+    let receivers_ended: usize = phases.iter().map(|p| p.receivers_closed_by_server).sum();
+    let senders_ended: usize = phases.iter().map(|p| p.senders_closed_by_server).sum();
     let mut unparsed = 0;
     let mut other_events = Tally::new();
     for p in &pairs {
@@ -245,7 +263,7 @@ pub async fn run(ctx: &Ctx, args: &RelayArgs) -> Result<Outcome, String> {
 
     let mut t = Table::new(
         format!(
-            "relay: {} pairs, {} requests in flight per sender (streams the server closed: {} receivers, {} senders)",
+            "relay: {} pairs, {} requests in flight per sender (streams the server closed as too slow, over all runs: {} receivers, {} senders; reopened before the next run)",
             args.pairs, args.inflight, receivers_ended, senders_ended
         ),
         &[
@@ -261,6 +279,7 @@ pub async fn run(ctx: &Ctx, args: &RelayArgs) -> Result<Outcome, String> {
             "reord",
             "refused",
             "errors",
+            "closed by server",
         ],
     );
     for p in &phases {
@@ -285,6 +304,7 @@ pub async fn run(ctx: &Ctx, args: &RelayArgs) -> Result<Outcome, String> {
             p.reordered.to_string(),
             p.refused.values().sum::<u64>().to_string(),
             p.errors.values().sum::<u64>().to_string(),
+            (p.receivers_closed_by_server + p.senders_closed_by_server).to_string(),
         ]);
     }
     let sweep: Vec<_> = phases
@@ -333,61 +353,78 @@ async fn setup(target: &Arc<Target>, n: usize, clock: Clock) -> Result<Vec<Pair>
     }
     let mut pairs = Vec::new();
     for (i, two) in tokens.chunks(2).enumerate() {
-        let pair = Pair {
+        let mut pair = Pair {
+            room: format!("relay-{i}"),
             sender: two[0].clone(),
             receiver: two[1].clone(),
             recv: Arc::default(),
-            receiver_ended: Arc::default(),
-            sender_ended: Arc::default(),
+            // Not open yet: `connect` opens what has ended.
+            receiver_ended: Arc::new(AtomicBool::new(true)),
+            sender_ended: Arc::new(AtomicBool::new(true)),
             readers: Vec::new(),
         };
-        // Busy streams: a large read buffer.
-        let open = |token: String| {
-            let target = Arc::clone(target);
-            async move {
-                tokio::time::timeout(
-                    Duration::from_secs(10),
-                    api::open_stream(&target, &token, 64 * 1024, &mut |_| {}),
-                )
-                .await
-                .map_err(|_| "relay: stream open timed out".to_owned())?
-                .map_err(|e| format!("relay: stream: {}", error_kind(&e)))
-            }
-        };
-        let receiver = open(pair.receiver.token.clone()).await?;
-        let sender = open(pair.sender.token.clone()).await?;
-        let mut pair = pair;
-        pair.readers = vec![
-            tokio::spawn(receive(
-                receiver,
-                Arc::clone(&pair.recv),
-                Arc::clone(&pair.receiver_ended),
-                clock,
-            )),
-            tokio::spawn(discard(sender, Arc::clone(&pair.sender_ended))),
-        ];
-        let room = format!("relay-{i}");
-        let joins = async {
-            let mut conn = Conn::open(target)
-                .await
-                .map_err(|e| format!("relay: join connect: {}", error_kind(&e)))?;
-            for who in [&pair.receiver, &pair.sender] {
-                let res = conn
-                    .send(&api::join_request(target, &room, &who.token))
-                    .await
-                    .map_err(|e| format!("relay: join: {}", error_kind(&e)))?;
-                if res.status != 200 {
-                    return Err(format!("relay: join answered {}", res.status));
-                }
-            }
-            Ok(())
-        };
-        tokio::time::timeout(Duration::from_secs(10), joins)
-            .await
-            .map_err(|_| "relay: joins timed out".to_owned())??;
+        connect(target, &mut pair, clock).await?;
         pairs.push(pair);
     }
     Ok(pairs)
+}
+
+/// Opens whichever of the pair's streams is not open (at the start, or after the server closed
+/// it as too slow: a browser would reconnect too), then joins both to their room (a join of a
+/// member already in it changes nothing). Returns how many streams it opened.
+async fn connect(target: &Arc<Target>, pair: &mut Pair, clock: Clock) -> Result<usize, String> {
+    let open = |token: String| {
+        let target = Arc::clone(target);
+        async move {
+            // Busy streams: a large read buffer.
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                api::open_stream(&target, &token, 64 * 1024, &mut |_| {}),
+            )
+            .await
+            .map_err(|_| "relay: stream open timed out".to_owned())?
+            .map_err(|e| format!("relay: stream: {}", error_kind(&e)))
+        }
+    };
+    let mut opened = 0;
+    if pair.receiver_ended.swap(false, Ordering::Relaxed) {
+        let sse = open(pair.receiver.token.clone()).await?;
+        pair.readers.push(tokio::spawn(receive(
+            sse,
+            Arc::clone(&pair.recv),
+            Arc::clone(&pair.receiver_ended),
+            clock,
+        )));
+        opened += 1;
+    }
+    if pair.sender_ended.swap(false, Ordering::Relaxed) {
+        let sse = open(pair.sender.token.clone()).await?;
+        pair.readers
+            .push(tokio::spawn(discard(sse, Arc::clone(&pair.sender_ended))));
+        opened += 1;
+    }
+    if opened == 0 {
+        return Ok(0);
+    }
+    let joins = async {
+        let mut conn = Conn::open(target)
+            .await
+            .map_err(|e| format!("relay: join connect: {}", error_kind(&e)))?;
+        for who in [&pair.receiver, &pair.sender] {
+            let res = conn
+                .send(&api::join_request(target, &pair.room, &who.token))
+                .await
+                .map_err(|e| format!("relay: join: {}", error_kind(&e)))?;
+            if res.status != 200 {
+                return Err(format!("relay: join answered {}", res.status));
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), joins)
+        .await
+        .map_err(|_| "relay: joins timed out".to_owned())??;
+    Ok(opened)
 }
 
 /// A receiver's reader: times and numbers every relayed message.
@@ -521,6 +558,9 @@ async fn run_phase(
         reordered: 0,
         drained,
         cpu,
+        receivers_closed_by_server: 0,
+        senders_closed_by_server: 0,
+        streams_reopened_before: 0,
     };
     let mut latencies = Vec::new();
     let mut post_latencies = Vec::new();
