@@ -1,0 +1,383 @@
+//! `fanout`: a burst of joins. R rooms of P peers: every stream is opened first, then all R×P
+//! join requests are released at once (their connections already open, so "at once" is about
+//! the requests, not TCP handshakes).
+//!
+//! However the server orders the joins within a room, each pair of members is introduced exactly
+//! once: the later joiner gets `add-peer` (offer: true) about the earlier, the earlier gets
+//! `add-peer` (offer: false) about the later. So every member expects exactly P−1 `add-peer`
+//! events, one per roommate, and each was caused by one join request: its own (offer: true) or
+//! the roommate's (offer: false). Latency is from that request's start to the event's arrival.
+
+use super::{Ctx, Outcome, ServerEnd, secs, settle, warm_up};
+use crate::api;
+use crate::http::{Conn, error_kind};
+use crate::proc;
+use crate::report::{Table, grouped, mark};
+use crate::sse::SseItem;
+use crate::stats::{Summary, Tally, bump, merge};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Barrier;
+use tokio::time::Instant;
+
+/// Options of `fanout`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FanoutArgs {
+    /// Rooms.
+    #[arg(long, default_value_t = 20)]
+    pub rooms: usize,
+    /// Peers per room.
+    #[arg(long, default_value_t = 8)]
+    pub peers: usize,
+    /// Rounds, each with fresh users, streams and rooms.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Deadline (s) per round for every expected event to arrive.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+#[derive(Deserialize)]
+struct AddPeer {
+    peer: PeerRef,
+    #[serde(rename = "roomId")]
+    room_id: String,
+    offer: bool,
+}
+
+#[derive(Deserialize)]
+struct PeerRef {
+    id: String,
+}
+
+/// An `add-peer` received by member `member`.
+struct Got {
+    member: usize,
+    peer: String,
+    room: String,
+    offer: bool,
+    at: Instant,
+}
+
+/// One round's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    /// 1-based.
+    pub round: usize,
+    /// Members whose stream opened.
+    pub streams: usize,
+    /// Join requests answered 200.
+    pub joins_ok: usize,
+    /// Sum of the joins' `peers` (introductions the server says it made).
+    pub introductions: usize,
+    /// `add-peer` events expected (members × (P−1)).
+    pub expected: usize,
+    /// Expected events that arrived.
+    pub received: usize,
+    /// Expected events that did not arrive by the deadline.
+    pub missing: usize,
+    /// Events not expected: repeats, or about someone outside the member's room.
+    pub extra: usize,
+    /// Events whose `offer` flag contradicts the join order seen (both or neither side offering).
+    pub offer_mismatches: usize,
+    /// Seconds from the release of the joins until the last expected event (or the deadline).
+    pub secs: f64,
+    /// Whether the deadline ran out.
+    pub timed_out: bool,
+    /// Join request start → expected `add-peer` received, this round.
+    pub latency: Summary,
+}
+
+/// Runs `fanout`.
+pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
+    let (mut server, target) = ctx.start()?;
+    warm_up(&target).await;
+    let before = proc::usage(server.pid);
+    let mut rounds = Vec::new();
+    let mut latencies = Vec::new();
+    let mut join_latencies = Vec::new();
+    let mut errors = Tally::new();
+    for r in 1..=args.rounds {
+        let round = run_round(
+            &target,
+            args,
+            r,
+            &mut latencies,
+            &mut join_latencies,
+            &mut errors,
+        )
+        .await;
+        rounds.push(round);
+        // The round's streams and connections are closed: let the server see it.
+        settle(server.pid, before.fds, Duration::from_secs(10)).await;
+    }
+    let after = proc::usage(server.pid);
+    let latency = Summary::of_nanos(&mut latencies);
+    let join_latency = Summary::of_nanos(&mut join_latencies);
+    let server_end = ServerEnd::of(&mut server);
+
+    let mut t = Table::new(
+        format!(
+            "fanout: {} rooms x {} peers, all joining at once (latency: join POST start -> add-peer received; join POST rtt p50 / p99 / max {})",
+            args.rooms,
+            args.peers,
+            join_latency.short_ms()
+        ),
+        &[
+            "round",
+            "streams",
+            "joins ok",
+            "introduced",
+            "expected",
+            "received",
+            "missing",
+            "extra",
+            "offer mismatches",
+            "last event s",
+            "latency p50 / p99 / max",
+        ],
+    );
+    for r in &rounds {
+        t.row(vec![
+            r.round.to_string(),
+            r.streams.to_string(),
+            r.joins_ok.to_string(),
+            r.introductions.to_string(),
+            grouped(r.expected as u64),
+            grouped(r.received as u64),
+            r.missing.to_string(),
+            r.extra.to_string(),
+            r.offer_mismatches.to_string(),
+            format!("{:.3}{}", r.secs, mark(r.timed_out)),
+            r.latency.short_ms(),
+        ]);
+    }
+    t.row(vec![
+        "all".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        grouped(rounds.iter().map(|r| r.expected as u64).sum()),
+        grouped(rounds.iter().map(|r| r.received as u64).sum()),
+        rounds.iter().map(|r| r.missing).sum::<usize>().to_string(),
+        rounds.iter().map(|r| r.extra).sum::<usize>().to_string(),
+        rounds
+            .iter()
+            .map(|r| r.offer_mismatches)
+            .sum::<usize>()
+            .to_string(),
+        String::new(),
+        latency.short_ms(),
+    ]);
+    let json = serde_json::json!({
+        "rooms": args.rooms,
+        "peers_per_room": args.peers,
+        "latency": latency,
+        "join_latency": join_latency,
+        "missing": rounds.iter().map(|r| r.missing).sum::<usize>(),
+        "extra": rounds.iter().map(|r| r.extra).sum::<usize>(),
+        "rounds": rounds,
+        "errors": errors,
+        "before": before,
+        "after": after,
+        "server": server_end,
+    });
+    Ok(Outcome {
+        json,
+        tables: vec![t],
+    })
+}
+
+async fn run_round(
+    target: &Arc<crate::http::Target>,
+    args: &FanoutArgs,
+    round: usize,
+    latencies: &mut Vec<u64>,
+    join_latencies: &mut Vec<u64>,
+    errors: &mut Tally,
+) -> Round {
+    let n = args.rooms * args.peers;
+    let room_of = |i: usize| format!("fan-{round}-{}", i / args.peers.max(1));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (tokens, token_errors) = api::issue_tokens(target, n, 16, deadline).await;
+    merge(errors, &token_errors);
+    let index: HashMap<String, usize> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.clone(), i))
+        .collect();
+
+    // Streams first, each collecting its add-peer events.
+    let got: Arc<Mutex<Vec<Got>>> = Arc::default();
+    let mut readers = Vec::new();
+    for (i, access) in tokens.iter().enumerate() {
+        let opened = tokio::time::timeout(
+            Duration::from_secs(10),
+            api::open_stream(target, &access.token, 4096, &mut |_| {}),
+        )
+        .await;
+        let mut sse = match opened {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                bump(errors, format!("open: {}", error_kind(&e)));
+                continue;
+            }
+            Err(_) => {
+                bump(errors, "open: timeout");
+                continue;
+            }
+        };
+        let got = Arc::clone(&got);
+        readers.push(tokio::spawn(async move {
+            let mut on_item = |item: SseItem| {
+                let SseItem::Event(e) = item else { return };
+                if e.event != "add-peer" {
+                    return;
+                }
+                let at = Instant::now();
+                if let Ok(a) = serde_json::from_str::<AddPeer>(&e.data) {
+                    got.lock().unwrap_or_else(|p| p.into_inner()).push(Got {
+                        member: i,
+                        peer: a.peer.id,
+                        room: a.room_id,
+                        offer: a.offer,
+                        at,
+                    });
+                }
+            };
+            while let Ok(true) = sse.read_some(&mut on_item).await {}
+        }));
+    }
+    let streams = readers.len();
+
+    // One open connection per join, then all released together.
+    let mut conns = Vec::new();
+    for _ in 0..tokens.len() {
+        match tokio::time::timeout(Duration::from_secs(10), Conn::open(target)).await {
+            Ok(Ok(c)) => conns.push(Some(c)),
+            Err(_) => {
+                bump(errors, "join connect: timeout");
+                conns.push(None);
+            }
+            Ok(Err(e)) => {
+                bump(errors, format!("join connect: {}", error_kind(&e)));
+                conns.push(None);
+            }
+        }
+    }
+    let barrier = Arc::new(Barrier::new(tokens.len() + 1));
+    let mut joins = Vec::new();
+    for (i, (access, conn)) in tokens.iter().zip(conns).enumerate() {
+        let req = api::join_request(target, &room_of(i), &access.token);
+        let barrier = Arc::clone(&barrier);
+        joins.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let t0 = Instant::now();
+            let mut conn = conn?;
+            let res = tokio::time::timeout(Duration::from_secs(10), conn.send(&req)).await;
+            let rtt = t0.elapsed();
+            match res {
+                Ok(Ok(r)) if r.status == 200 => {
+                    let peers = serde_json::from_slice::<serde_json::Value>(&r.body)
+                        .ok()
+                        .and_then(|v| v["peers"].as_u64())
+                        .unwrap_or(0) as usize;
+                    Some((t0, rtt, peers))
+                }
+                _ => None,
+            }
+        }));
+    }
+    barrier.wait().await;
+    let released = Instant::now();
+    let mut join_start: Vec<Option<Instant>> = Vec::with_capacity(tokens.len());
+    let mut introductions = 0;
+    for j in joins {
+        match j.await.ok().flatten() {
+            Some((t0, rtt, peers)) => {
+                join_start.push(Some(t0));
+                join_latencies.push(rtt.as_nanos() as u64);
+                introductions += peers;
+            }
+            None => {
+                join_start.push(None);
+                bump(errors, "join failed");
+            }
+        }
+    }
+    let joins_ok = join_start.iter().filter(|t| t.is_some()).count();
+
+    // Wait for the events, bounded.
+    let expected = n * args.peers.saturating_sub(1);
+    let wait_deadline = released + secs(args.timeout);
+    let timed_out = loop {
+        if got.lock().unwrap_or_else(|p| p.into_inner()).len() >= expected {
+            break false;
+        }
+        if Instant::now() >= wait_deadline {
+            break true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    // A little longer, to catch extras that would arrive right after the last expected one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for r in &readers {
+        r.abort();
+    }
+    let got = std::mem::take(&mut *got.lock().unwrap_or_else(|p| p.into_inner()));
+
+    let mut seen: HashSet<(usize, usize)> = HashSet::new();
+    let mut extra = 0;
+    let mut offer_mismatches = 0;
+    let mut last = released;
+    let mut round_latencies = Vec::new();
+    let mut offers: HashMap<(usize, usize), bool> = HashMap::new();
+    for g in &got {
+        let Some(&peer) = index.get(&g.peer) else {
+            extra += 1;
+            continue;
+        };
+        let room = room_of(g.member);
+        if peer == g.member
+            || room_of(peer) != room
+            || g.room != room
+            || !seen.insert((g.member, peer))
+        {
+            extra += 1;
+            continue;
+        }
+        offers.insert((g.member, peer), g.offer);
+        // offer: true goes to the later joiner (this member); false: the roommate joined later.
+        let cause = if g.offer { g.member } else { peer };
+        if let Some(t0) = join_start[cause] {
+            round_latencies.push(g.at.saturating_duration_since(t0).as_nanos() as u64);
+        }
+        last = last.max(g.at);
+    }
+    // Exactly one side of each introduced pair is told to offer.
+    for (&(m, p), &offer) in &offers {
+        if m < p
+            && let Some(&other) = offers.get(&(p, m))
+            && other == offer
+        {
+            offer_mismatches += 1;
+        }
+    }
+    latencies.extend_from_slice(&round_latencies);
+    Round {
+        latency: Summary::of_nanos(&mut round_latencies),
+        round,
+        streams,
+        joins_ok,
+        introductions,
+        expected,
+        received: seen.len(),
+        missing: expected.saturating_sub(seen.len()),
+        extra,
+        offer_mismatches,
+        secs: last.saturating_duration_since(released).as_secs_f64(),
+        timed_out,
+    }
+}
