@@ -204,7 +204,9 @@ async fn connection(
             drop(head);
             streams::serve(socket, addr, request, state, shutdown).await;
         }
-        First::Other => http(Prefixed::new(head, socket), addr, router, shutdown).await,
+        // Boxed: hyper's connection is a large future, and inline it would make every stream's
+        // task as large (a task is as big as the largest state of its future).
+        First::Other => Box::pin(http(Prefixed::new(head, socket), addr, router, shutdown)).await,
         First::Done => {}
     }
 }
@@ -213,12 +215,12 @@ async fn connection(
 /// is complete), keeping every byte read in `head`.
 async fn read_first(socket: &mut TcpStream, head: &mut Vec<u8>) -> First {
     loop {
-        let mut more = [0u8; 1024];
-        let n = match socket.read(&mut more).await {
+        // Straight into `head`: a buffer on the stack would sit in every stream's task.
+        head.reserve(1024);
+        match socket.read_buf(head).await {
             Ok(0) | Err(_) => return First::Done,
-            Ok(n) => n,
-        };
-        head.extend_from_slice(&more[..n]);
+            Ok(_) => {}
+        }
         let Some(line_end) = head.windows(2).position(|w| w == b"\r\n") else {
             if head.len() > MAX_HEAD {
                 return First::Other; // hyper refuses it properly

@@ -89,7 +89,7 @@ pub async fn serve(
 ) {
     let user = match authenticate(&request, &state) {
         Ok(user) => user,
-        Err(err) => return refuse(&mut socket, &err).await,
+        Err(err) => return Box::pin(refuse(&mut socket, &err)).await,
     };
     let client = state
         .limits
@@ -98,11 +98,12 @@ pub async fn serve(
     drop(request);
     let _permit = match state.limits.open_stream(client) {
         Ok(permit) => permit,
-        Err(err) => return refuse(&mut socket, &err).await,
+        Err(err) => return Box::pin(refuse(&mut socket, &err)).await,
     };
-    let mut events = match state.hub.connect(user).await {
+    // Boxed, like the refusals: what they hold while they run is not kept in the stream's task.
+    let mut events = match Box::pin(state.hub.connect(user)).await {
         Ok(events) => events,
-        Err(err) => return refuse(&mut socket, &ApiError::from(err)).await,
+        Err(err) => return Box::pin(refuse(&mut socket, &ApiError::from(err))).await,
     };
     {
         let head = format!(

@@ -17,7 +17,6 @@ use shared::room::RoomId;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
 
 /// Room membership plus delivery to the streams of this process.
 pub struct Local {
@@ -33,7 +32,7 @@ struct Peer {
     /// Which stream this is: a reconnect makes a new one, and only the current stream's close
     /// makes the user leave.
     stream: u64,
-    tx: mpsc::Sender<Delivery>,
+    tx: super::queue::Sender,
     rooms: Mutex<HashSet<RoomId>>,
 }
 
@@ -52,8 +51,8 @@ impl Local {
     /// registered, so a join sent the moment `connected` arrives finds the stream. A second
     /// connect by the same user (EventSource reconnecting) replaces the first: the old stream
     /// ends and the user keeps its rooms, so nobody sees it leave and come back.
-    pub fn connect(&self, user: User) -> (mpsc::Receiver<Delivery>, u64) {
-        let (tx, rx) = mpsc::channel(self.queue);
+    pub fn connect(&self, user: User) -> (super::queue::Receiver, u64) {
+        let (tx, rx) = super::queue::bounded(self.queue);
         let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let connected = Delivery::json(event::CONNECTED, &Connected { user: user.clone() });
         // The queue is new and holds at least one event.

@@ -17,6 +17,7 @@
 
 pub mod conformance;
 pub mod local;
+pub mod queue;
 pub mod redis;
 
 use serde::Serialize;
@@ -26,7 +27,6 @@ use shared::room::RoomId;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use tokio::sync::mpsc;
 
 /// Locks a std mutex (never held across an `.await` in the hub), shrugging off poisoning: a
 /// panic elsewhere while holding it leaves a plain set or map behind; keep serving.
@@ -61,11 +61,8 @@ impl Delivery {
 /// Queues `delivery` for a stream. False when its queue is full: that reader is too slow (see
 /// the module docs) and the caller closes its stream. A closed queue is a stream already
 /// ending, whose guard cleans up.
-fn queue(tx: &mpsc::Sender<Delivery>, delivery: Delivery) -> bool {
-    !matches!(
-        tx.try_send(delivery),
-        Err(mpsc::error::TrySendError::Full(_))
-    )
+fn queue(tx: &queue::Sender, delivery: Delivery) -> bool {
+    tx.try_send(delivery) != Err(queue::Refused::Full)
 }
 
 /// Why the hub refused.
@@ -247,7 +244,7 @@ impl Hub {
 
 /// A user's open stream of events. Dropping it (the HTTP response ends) runs the user's leave.
 pub struct Subscription {
-    rx: mpsc::Receiver<Delivery>,
+    rx: queue::Receiver,
     _guard: StreamGuard,
 }
 

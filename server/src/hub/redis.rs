@@ -228,7 +228,7 @@ struct LocalStream {
     /// `<proc>:<n>`: which stream this is, across every process.
     stream: String,
     n: u64,
-    tx: mpsc::Sender<Delivery>,
+    tx: super::queue::Sender,
     /// Its rooms, mirrored here so that they can be registered again after Redis lost them.
     rooms: Mutex<HashSet<RoomId>>,
 }
@@ -518,8 +518,8 @@ impl RedisHub {
     pub async fn connect_user(
         &self,
         user: User,
-    ) -> Result<(mpsc::Receiver<Delivery>, u64), HubError> {
-        let (tx, rx) = mpsc::channel(self.queue);
+    ) -> Result<(super::queue::Receiver, u64), HubError> {
+        let (tx, rx) = super::queue::bounded(self.queue);
         let n = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let stream = format!("{}:{n}", self.process);
         let user_json =
