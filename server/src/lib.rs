@@ -10,6 +10,7 @@
 //! - [`routes`]: the HTTP routes, each thin: authenticate, validate, call the hub.
 //! - [`listener`]: the accept loop, the descriptor budget, and shutdown.
 //! - [`limits`]: per-client limits (streams per address, request rates).
+//! - [`memory`]: handing memory back to the system after a crowd leaves.
 //! - [`streams`]: `GET /connect` served outside the HTTP stack (an open stream's memory is the
 //!   server's memory).
 //! - [`error`]: [`error::ApiError`], every refusal with its status code and JSON body.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod hub;
 pub mod limits;
 pub mod listener;
+pub mod memory;
 pub mod metrics;
 pub mod routes;
 pub mod streams;

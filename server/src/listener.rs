@@ -126,6 +126,9 @@ pub async fn serve_until(
 ) -> io::Result<()> {
     let (shutdown, watching) = watch::channel(false);
     let router = crate::app(state.clone());
+    let giving_back = tokio::spawn(crate::memory::give_back_after_crowds(Arc::downgrade(
+        &state.connections,
+    )));
     let mut stop = std::pin::pin!(stop);
     loop {
         let (socket, addr) = tokio::select! {
@@ -154,6 +157,7 @@ pub async fn serve_until(
         ));
     }
     drop(listener);
+    giving_back.abort();
     tracing::info!(
         open = state.connections.open(),
         "shutting down: ending every stream"

@@ -163,6 +163,10 @@ pub struct Cycle {
     pub gauge_after_close: Option<u64>,
     /// RSS after close − baseline RSS, KiB.
     pub rss_after_close_vs_baseline_kib: i64,
+    /// RSS after close, once the server has served a few ordinary requests (20 `/metrics`
+    /// scrapes, 2 s after close) − baseline RSS, KiB: an allocator that gives memory back on the
+    /// next frees (glibc trims the top of a heap in `free`) shows it here.
+    pub rss_after_requests_vs_baseline_kib: i64,
 }
 
 /// Runs `hold`.
@@ -363,6 +367,12 @@ async fn run_cycle(
     let settled = settle(pid, baseline.fds, left).await;
     let close_secs = closing.elapsed().as_secs_f64();
     let gauge_after_close = api::streams_gauge(target).await;
+    // Idle a moment, then a few ordinary requests: what the allocator gives back on its next frees.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..20 {
+        let _ = api::streams_gauge(target).await;
+    }
+    let after_requests = proc::usage(pid);
     merge(
         errors,
         &shared.errors.lock().unwrap_or_else(|p| p.into_inner()),
@@ -398,6 +408,7 @@ async fn run_cycle(
         usage_after_close: settled.usage,
         gauge_after_close,
         rss_after_close_vs_baseline_kib: settled.usage.rss_kib as i64 - baseline.rss_kib as i64,
+        rss_after_requests_vs_baseline_kib: after_requests.rss_kib as i64 - baseline.rss_kib as i64,
     }
 }
 
@@ -473,6 +484,7 @@ fn tables(n: usize, baseline: Usage, cycles: &[Cycle], server: &ServerEnd) -> Ve
             "RSS after KiB",
             "+KiB vs base",
             "/metrics streams after",
+            "+KiB after requests",
         ],
     );
     for c in cycles {
@@ -501,6 +513,7 @@ fn tables(n: usize, baseline: Usage, cycles: &[Cycle], server: &ServerEnd) -> Ve
             c.usage_after_close.rss_kib.to_string(),
             c.rss_after_close_vs_baseline_kib.to_string(),
             c.gauge_after_close.map_or("-".into(), |g| g.to_string()),
+            c.rss_after_requests_vs_baseline_kib.to_string(),
         ]);
     }
     vec![memory, opening, closing]

@@ -188,6 +188,7 @@ impl Local {
         let Some((_, peer)) = self.peers.remove_if(id, |_, p| p.stream == stream) else {
             return;
         };
+        super::shrink_when_sparse(&self.peers);
         let rooms = std::mem::take(&mut *lock(&peer.rooms));
         for room in rooms {
             let remaining = self.remove_from_room(id, &room);

@@ -58,6 +58,17 @@ impl Delivery {
     }
 }
 
+/// Shrinks `map` once it holds under a quarter of what it has room for. A crowd that came and
+/// went leaves a table sized for it, allocated while it was here (near the top of the heap, where
+/// it keeps the allocator from giving back the memory below it); giving it back lets the process
+/// shrink again. Each shrink at least halves the table, so the work is amortised.
+fn shrink_when_sparse<K: Eq + std::hash::Hash, V>(map: &dashmap::DashMap<K, V>) {
+    let capacity = map.capacity();
+    if capacity > 1024 && map.len() * 4 < capacity {
+        map.shrink_to_fit();
+    }
+}
+
 /// Queues `delivery` for a stream. False when its queue is full: that reader is too slow (see
 /// the module docs) and the caller closes its stream. A closed queue is a stream already
 /// ending, whose guard cleans up.

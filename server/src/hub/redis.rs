@@ -637,6 +637,7 @@ impl RedisHub {
     pub fn stream_closed(&self, peer: &PeerId, n: u64) {
         if let Some((_, stream)) = self.streams.remove_if(peer, |_, s| s.n == n) {
             let _ = self.leaves.send((peer.clone(), stream.stream.clone()));
+            super::shrink_when_sparse(&self.streams);
         }
     }
 
