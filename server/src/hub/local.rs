@@ -110,13 +110,17 @@ impl Local {
             return Err(HubError::NotConnected);
         }
         let mut introduced = 0;
-        for member in members.iter().filter_map(|id| self.peer(id)) {
-            let to_member = AddPeer {
+        // The same words to every member: serialized once, shared.
+        let to_members = Delivery::json(
+            event::ADD_PEER,
+            &AddPeer {
                 peer: joiner.user.clone(),
                 room_id: room.clone(),
                 offer: false,
-            };
-            self.deliver(&member, Delivery::json(event::ADD_PEER, &to_member));
+            },
+        );
+        for member in members.iter().filter_map(|id| self.peer(id)) {
+            self.deliver(&member, to_members.clone());
             let to_joiner = AddPeer {
                 peer: member.user.clone(),
                 room_id: room.clone(),
