@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::hub::Delivery;
 use axum::http::Uri;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,6 +30,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 /// A write that makes no progress for this long is a reader that stopped reading: its stream
 /// ends (its hub queue, bounded, would overflow soon anyway).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Events already queued are written together up to about this many bytes.
+const COALESCE_BYTES: usize = 16 * 1024;
 
 /// The parts of a `/connect` request head this path uses.
 #[derive(Debug, Default, PartialEq)]
@@ -119,12 +122,28 @@ pub async fn serve(
     let mut next_id: u64 = 1;
     let mut keep_alive_at = Instant::now() + state.pacing.keep_alive;
     let mut scratch = [0u8; 64];
-    loop {
+    let mut ended = false;
+    while !ended {
         let bytes = tokio::select! {
             delivery = events.next() => match delivery {
                 Some(delivery) => {
-                    let text = chunk(&event_text(next_id, &delivery));
+                    let mut text = chunk(&event_text(next_id, &delivery));
                     next_id += 1;
+                    // What else is queued goes in the same write: a burst (a join introducing
+                    // seven peers) costs one write and one wake-up of the reader, not seven.
+                    while text.len() < COALESCE_BYTES {
+                        match events.next().now_or_never() {
+                            Some(Some(more)) => {
+                                text.push_str(&chunk(&event_text(next_id, &more)));
+                                next_id += 1;
+                            }
+                            Some(None) => {
+                                ended = true;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
                     text
                 }
                 // The hub ended the stream (replaced by a reconnect, or too slow a reader).
