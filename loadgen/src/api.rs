@@ -191,6 +191,12 @@ pub fn prometheus_value(text: &str, name: &str) -> Option<f64> {
 /// The server's open-streams gauge (`drawmesh_streams_open`), if `/metrics` answers within 5 s.
 /// Uses a connection of its own, closed at once: read /proc before calling this.
 pub async fn streams_gauge(target: &Target) -> Option<u64> {
+    gauge(target, "drawmesh_streams_open").await.map(|v| v as u64)
+}
+
+/// One gauge of the server's `/metrics`, if it answers within 5 s (a connection of its own,
+/// closed at once; the scrape's own connection is counted in the connection and task gauges).
+pub async fn gauge(target: &Target, name: &str) -> Option<f64> {
     let fetch = async {
         let mut conn = Conn::open(target).await.ok()?;
         let req = request("GET", "/metrics", target.host(), None, None, None);
@@ -199,7 +205,7 @@ pub async fn streams_gauge(target: &Target) -> Option<u64> {
             return None;
         }
         let text = String::from_utf8_lossy(&res.body);
-        prometheus_value(&text, "drawmesh_streams_open").map(|v| v as u64)
+        prometheus_value(&text, name)
     };
     tokio::time::timeout(Duration::from_secs(5), fetch)
         .await

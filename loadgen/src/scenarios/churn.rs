@@ -88,6 +88,9 @@ struct Result {
     rss_after_vs_before_kib: i64,
     fds_after_vs_before: i64,
     threads_after_vs_before: i64,
+    /// The server's `drawmesh_tasks_alive` before and after (each read by a scrape of its own).
+    tasks_before: Option<f64>,
+    tasks_after: Option<f64>,
     errors: Tally,
     server: ServerEnd,
 }
@@ -109,6 +112,7 @@ pub async fn run(ctx: &Ctx, args: &ChurnArgs) -> std::result::Result<Outcome, St
     settle(pid, before_tokens.fds, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = proc::usage(pid);
+    let tasks_before = api::gauge(&target, "drawmesh_tasks_alive").await;
     let tokens = Arc::new(tokens);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -162,6 +166,7 @@ pub async fn run(ctx: &Ctx, args: &ChurnArgs) -> std::result::Result<Outcome, St
     let peak_during = sampler.await.unwrap_or_default();
     let after = proc::usage(pid);
     let gauge_after = api::streams_gauge(&target).await;
+    let tasks_after = api::gauge(&target, "drawmesh_tasks_alive").await;
     let completed: u64 = rounds.iter().map(|r| r.completed).sum();
     let result = Result {
         cycles_target: args.cycles,
@@ -180,6 +185,8 @@ pub async fn run(ctx: &Ctx, args: &ChurnArgs) -> std::result::Result<Outcome, St
         rss_after_vs_before_kib: after.rss_kib as i64 - before.rss_kib as i64,
         fds_after_vs_before: after.fds as i64 - before.fds as i64,
         threads_after_vs_before: after.threads as i64 - before.threads as i64,
+        tasks_before,
+        tasks_after,
         errors,
         server: ServerEnd::of(&mut server),
     };
@@ -307,8 +314,10 @@ fn tables(r: &Result) -> Vec<Table> {
             "cycles/s",
             "connect->connected p50 / p99 / max",
             "/metrics streams after",
+            "tasks before / after",
         ],
     );
+    let tasks = |t: Option<f64>| t.map_or("-".into(), |t| format!("{t:.0}"));
     summary.row(vec![
         format!("{}{}", grouped(r.completed), mark(r.timed_out)),
         grouped(r.failed),
@@ -316,6 +325,7 @@ fn tables(r: &Result) -> Vec<Table> {
         format!("{:.0}", r.cycles_per_sec),
         r.connect_latency.short_ms(),
         r.gauge_after.map_or("-".into(), |g| g.to_string()),
+        format!("{} / {}", tasks(r.tasks_before), tasks(r.tasks_after)),
     ]);
     vec![usage, summary]
 }
