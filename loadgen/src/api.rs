@@ -191,7 +191,9 @@ pub fn prometheus_value(text: &str, name: &str) -> Option<f64> {
 /// The server's open-streams gauge (`drawmesh_streams_open`), if `/metrics` answers within 5 s.
 /// Uses a connection of its own, closed at once: read /proc before calling this.
 pub async fn streams_gauge(target: &Target) -> Option<u64> {
-    gauge(target, "drawmesh_streams_open").await.map(|v| v as u64)
+    gauge(target, "drawmesh_streams_open")
+        .await
+        .map(|v| v as u64)
 }
 
 /// One gauge of the server's `/metrics`, if it answers within 5 s (a connection of its own,

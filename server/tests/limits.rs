@@ -197,3 +197,32 @@ async fn round_trip(
     socket.read_exact(&mut body).await.unwrap();
     head + &String::from_utf8_lossy(&body)
 }
+
+#[tokio::test]
+async fn joins_and_token_renewals_past_their_rates_are_refused() {
+    let server = TestServer::start_with(Config {
+        joins_per_minute: 2,
+        refresh_per_minute: 1,
+        ..Config::for_tests()
+    })
+    .await;
+    let user = server.user("joiner").await;
+    let mut statuses = Vec::new();
+    for room in ["r1", "r2", "r3"] {
+        statuses.push(server.join(&user, room).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let refresh = || async {
+        server
+            .http
+            .post(server.url("/refresh"))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(refresh().await.status(), 200);
+    let (status, retry, _) = refusal(refresh().await).await;
+    assert_eq!(status, 429);
+    assert!(retry.is_some());
+}
