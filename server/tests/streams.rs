@@ -262,20 +262,21 @@ async fn metrics_count_connections_held_and_tasks_alive() {
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
             .unwrap_or_else(|| panic!("{name} in {text}"))
     };
+    let scrape = || async {
+        let res = server
+            .http
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap();
+        res.text().await.unwrap()
+    };
     let (token, _) = server.access("counted").await;
     let mut raw = Raw::open(&server).await;
     raw.get_connect(&format!("/connect?token={token}"), "text/event-stream")
         .await;
     assert_eq!(raw.head().await.0, 200);
-    let text = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape().await;
     // The stream and the scrape itself.
     assert_eq!(gauge(&text, "drawmesh_connections_open"), 2.0);
     let tasks = gauge(&text, "drawmesh_tasks_alive");
@@ -287,15 +288,7 @@ async fn metrics_count_connections_held_and_tasks_alive() {
     )
     .await
     .expect("the stream's connection is let go");
-    let text = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape().await;
     assert_eq!(gauge(&text, "drawmesh_connections_open"), 1.0);
     assert!(
         gauge(&text, "drawmesh_tasks_alive") < tasks,
