@@ -1849,6 +1849,100 @@ mod tests {
     }
 
     #[test]
+    fn a_blocked_clear_waits_through_partial_arrivals_and_leaves_with_its_sender() {
+        // Carol's clear names alice's 5th op; alice's ops reach bob in two parts. The first part
+        // wakes the clear without satisfying it: it must keep waiting, not be dropped.
+        let (mut alice, mut bob, mut carol) = (user("alice", 1), user("bob", 2), user("carol", 3));
+        let drawn = alice.draw(5);
+        assert!(carol.take(&mut alice, drawn.clone()).refused.is_empty());
+        let clear = carol.make(OpKind::clear(carol.doc.version_vector()));
+        assert!(bob.take(&mut carol, vec![clear]).refused.is_empty());
+        assert_eq!(bob.ledger.blocked.get(&alice.me).map(Vec::len), Some(1));
+        let a = bob.ledger.admit(
+            &mut bob.doc,
+            &alice.me,
+            drawn[..3].to_vec(),
+            vec![],
+            vec![alice.cert()],
+        );
+        assert!(a.refused.is_empty());
+        assert_eq!(
+            bob.ledger.blocked.get(&alice.me).map(Vec::len),
+            Some(1),
+            "still waiting"
+        );
+        assert_eq!(bob.doc.version_vector().get(&carol.me), 0);
+        assert!(bob.take(&mut alice, drawn[3..].to_vec()).refused.is_empty());
+        assert_eq!(
+            bob.doc.version_vector().get(&carol.me),
+            1,
+            "taken once alice's 5th came"
+        );
+        assert!(bob.visible().is_empty());
+        // A blocked op is forgotten when its sender leaves, and kept while it stays.
+        let mut erin = user("erin", 5);
+        let mine: Vec<Op> = carol
+            .doc
+            .ops()
+            .filter(|op| op.author == carol.me)
+            .cloned()
+            .collect();
+        assert!(erin.take(&mut carol, mine).refused.is_empty());
+        assert!(
+            !erin.ledger.blocked.is_empty(),
+            "carol's clear waits for alice's ops"
+        );
+        erin.ledger.retain_senders(|p| *p == carol.me);
+        assert!(!erin.ledger.blocked.is_empty(), "carol is still here");
+        erin.ledger.retain_senders(|p| *p != carol.me);
+        assert!(erin.ledger.blocked.is_empty(), "carol left");
+    }
+
+    #[test]
+    fn marks_are_signed_and_never_made_beyond_the_chain() {
+        // The marks are part of the bytes a proof covers: another mark is another op.
+        let (alice, bob) = (PeerId("alice".into()), PeerId("bob".into()));
+        let clear = |n: u8| Op {
+            author: alice.clone(),
+            seq: 2,
+            lamport: 2,
+            op: OpKind::Clear {
+                seen: VersionVector([(bob.clone(), 1)].into()),
+                marks: [(bob.clone(), Mark([n; 16]))].into(),
+            },
+        };
+        let bytes = |op: &Op| {
+            let mut out = Vec::new();
+            canonical(op, &mut out);
+            out
+        };
+        assert_ne!(bytes(&clear(1)), bytes(&clear(2)));
+        // Ops the document has but the chain has not reached (applied around the ledger) get no
+        // mark: a mark vouches for a chain this replica checked.
+        let mut me = user("carol", 3);
+        let mut other = user("dan", 4);
+        let drawn = other.draw(3);
+        me.ledger.admit(
+            &mut me.doc,
+            &other.me,
+            drawn[..1].to_vec(),
+            vec![],
+            vec![other.cert()],
+        );
+        for op in &drawn[1..] {
+            me.doc.apply(op.clone());
+        }
+        let kind = me
+            .ledger
+            .mark(&me.doc, &me.me, OpKind::erase(vec![drawn[2].id()]));
+        assert!(matches!(kind, OpKind::Erase { marks, .. } if marks.is_empty()));
+        let kind = me
+            .ledger
+            .mark(&me.doc, &me.me, OpKind::erase(vec![drawn[0].id()]));
+        assert!(matches!(kind, OpKind::Erase { marks, .. } if marks.len() == 1));
+    }
+
+    #[test]
     fn a_third_authors_ops_wait_for_the_proof_in_a_later_message() {
         let (mut alice, bob, mut carol) = (user("alice", 1), user("bob", 2), user("carol", 3));
         let ops = alice.draw(6);

@@ -410,3 +410,58 @@ fn there_is_something_to_undo_after_an_undoable_op() {
     assert!(!me.history.can_undo());
     assert!(me.history.can_redo());
 }
+
+/// Mutants in `OpKind::names_beyond` and `Document::op` (cargo-mutants, on the marks): an author
+/// a clear saw none of is not named (it needs no mark), and an op the document holds waiting is
+/// found as well as one it has integrated.
+#[test]
+fn a_clear_names_only_authors_it_saw_and_waiting_ops_are_found() {
+    let clear = OpKind::clear(VersionVector(
+        [(peer(0), 3), (peer(1), 0), (peer(2), 2)].into(),
+    ));
+    assert_eq!(
+        clear.names_beyond(&peer(0)),
+        [(peer(2), 2)].into(),
+        "not its author, not an author seen at 0"
+    );
+    let erase = OpKind::erase(vec![
+        OpId {
+            author: peer(1),
+            seq: 4,
+        },
+        OpId {
+            author: peer(1),
+            seq: 9,
+        },
+        OpId {
+            author: peer(0),
+            seq: 1,
+        },
+    ]);
+    assert_eq!(erase.names_beyond(&peer(0)), [(peer(1), 9)].into());
+    let mut doc = shared::document::Document::new();
+    let (first, second) = (
+        op(1, 1, stroke(vec![pt(1.0)])),
+        op(2, 2, stroke(vec![pt(2.0)])),
+    );
+    doc.apply(second.clone());
+    assert_eq!(doc.op(&peer(0), 2), Some(&second), "waiting");
+    assert_eq!(doc.op(&peer(0), 1), None);
+    doc.apply(first.clone());
+    assert_eq!(doc.op(&peer(0), 1), Some(&first));
+    assert_eq!(doc.op(&peer(0), 2), Some(&second), "integrated");
+    assert_eq!(doc.op(&peer(0), 3), None);
+    assert_eq!(doc.op(&peer(1), 1), None);
+    // Next in line but waiting for what it names.
+    let third = op(
+        3,
+        3,
+        OpKind::erase(vec![OpId {
+            author: peer(1),
+            seq: 1,
+        }]),
+    );
+    doc.apply(third.clone());
+    assert_eq!(doc.version_vector().get(&peer(0)), 2);
+    assert_eq!(doc.op(&peer(0), 3), Some(&third), "waiting, next in line");
+}
