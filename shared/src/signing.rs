@@ -1899,6 +1899,29 @@ mod tests {
     }
 
     #[test]
+    fn the_waiting_budget_still_counts_ops_a_wake_leaves_waiting() {
+        // Alice's ops 3 to 6 wait for her 2nd; her 1st comes and wakes them, and they wait on.
+        // They still count against her budget: what fits after them is the budget less four.
+        let (mut alice, mut bob) = (user("alice", 1), user("bob", 2));
+        let drawn = alice.draw(MAX_WAITING_PER_SENDER + 3);
+        let mut send = |ops: &[Op]| {
+            bob.ledger.admit(
+                &mut bob.doc,
+                &alice.me,
+                ops.to_vec(),
+                vec![],
+                vec![alice.cert()],
+            )
+        };
+        assert!(send(&drawn[2..6]).refused.is_empty());
+        assert!(send(&drawn[..1]).refused.is_empty());
+        let fits = 6 + MAX_WAITING_PER_SENDER - 4;
+        assert!(send(&drawn[6..fits]).refused.is_empty());
+        let over = send(&drawn[fits..fits + 1]);
+        assert_eq!(reasons(&over), vec![TrustError::OverBudget]);
+    }
+
+    #[test]
     fn marks_are_signed_and_never_made_beyond_the_chain() {
         // The marks are part of the bytes a proof covers: another mark is another op.
         let (alice, bob) = (PeerId("alice".into()), PeerId("bob".into()));
