@@ -85,6 +85,11 @@ pub struct Config {
     #[arg(long, env = "DRAWMESH_SSE_RETRY_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub sse_retry_ms: u64,
 
+    /// Seconds a write to an event stream may make no progress before the stream is ended (its
+    /// reader stopped reading; its queue of --stream-queue events is all it holds until then).
+    #[arg(long, env = "DRAWMESH_STREAM_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub stream_write_timeout_secs: u64,
+
     /// Most connections held at once; past it, new ones get 503 with Retry-After. Default: the
     /// process's open-file limit less 256 descriptors kept for everything else.
     #[arg(long, env = "DRAWMESH_MAX_CONNECTIONS")]
@@ -175,6 +180,7 @@ impl Config {
             stream_queue: 256,
             keep_alive_secs: 15,
             sse_retry_ms: 2000,
+            stream_write_timeout_secs: 30,
             max_connections: None,
             max_peers_per_room: 16,
             max_rooms_per_peer: 8,

@@ -154,6 +154,7 @@ impl AppState {
             pacing: streams::Pacing {
                 keep_alive: Duration::from_secs(config.keep_alive_secs),
                 retry: Duration::from_millis(config.sse_retry_ms),
+                write_timeout: Duration::from_secs(config.stream_write_timeout_secs),
             },
             limits,
         })

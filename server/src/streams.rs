@@ -27,9 +27,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
-/// A write that makes no progress for this long is a reader that stopped reading: its stream
-/// ends (its hub queue, bounded, would overflow soon anyway).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a refusal may take to write.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Events already queued are written together up to about this many bytes.
 const COALESCE_BYTES: usize = 16 * 1024;
@@ -79,6 +78,9 @@ pub struct Pacing {
     pub keep_alive: Duration,
     /// The `retry:` hint: how long a browser waits before reconnecting.
     pub retry: Duration,
+    /// A write that makes no progress for this long is a reader that stopped reading: its
+    /// stream ends (its queue, bounded, would overflow soon anyway, and the hub end it).
+    pub write_timeout: Duration,
 }
 
 /// Serves one `/connect` request on `socket`: a refusal (JSON, then the connection closes), or
@@ -114,7 +116,10 @@ pub async fn serve(
              x-accel-buffering: no\r\ntransfer-encoding: chunked\r\n\r\n{}",
             chunk(&format!("retry: {}\n\n", state.pacing.retry.as_millis()))
         );
-        if write(&mut socket, head.as_bytes()).await.is_err() {
+        if write(&mut socket, head.as_bytes(), state.pacing.write_timeout)
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -155,12 +160,15 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         keep_alive_at = Instant::now() + state.pacing.keep_alive;
-        if write(&mut writer, bytes.as_bytes()).await.is_err() {
+        if write(&mut writer, bytes.as_bytes(), state.pacing.write_timeout)
+            .await
+            .is_err()
+        {
             return;
         }
     }
     // The last chunk: the browser sees a clean end and reconnects.
-    let _ = write(&mut writer, b"0\r\n\r\n").await;
+    let _ = write(&mut writer, b"0\r\n\r\n", state.pacing.write_timeout).await;
 }
 
 /// The user a `/connect` request is for, or why not.
@@ -199,9 +207,13 @@ fn chunk(text: &str) -> String {
     format!("{:x}\r\n{text}\r\n", text.len())
 }
 
-/// Writes all of `bytes`, or fails if the reader takes longer than [`WRITE_TIMEOUT`].
-async fn write(out: &mut (impl AsyncWriteExt + Unpin), bytes: &[u8]) -> std::io::Result<()> {
-    match timeout(WRITE_TIMEOUT, out.write_all(bytes)).await {
+/// Writes all of `bytes`, or fails if the reader takes longer than `limit`.
+async fn write(
+    out: &mut (impl AsyncWriteExt + Unpin),
+    bytes: &[u8],
+    limit: Duration,
+) -> std::io::Result<()> {
+    match timeout(limit, out.write_all(bytes)).await {
         Ok(result) => result,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }
@@ -209,7 +221,7 @@ async fn write(out: &mut (impl AsyncWriteExt + Unpin), bytes: &[u8]) -> std::io:
 
 /// Answers `err` as the router would (status, JSON body) and closes the connection.
 pub async fn refuse(socket: &mut TcpStream, err: &ApiError) {
-    let _ = write(socket, &crate::error::raw_response(err)).await;
+    let _ = write(socket, &crate::error::raw_response(err), REFUSAL_TIMEOUT).await;
     let _ = socket.shutdown().await;
 }
 

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{EVENT_TIMEOUT, TestServer};
+use serde_json::json;
 use server::config::Config;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -294,4 +295,56 @@ async fn metrics_count_connections_held_and_tasks_alive() {
         gauge(&text, "drawmesh_tasks_alive") < tasks,
         "the stream's task is gone"
     );
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_reading_is_ended_holding_no_more_than_its_queue() {
+    let server = TestServer::start_with(Config {
+        stream_queue: 8,
+        stream_write_timeout_secs: 1,
+        ..Config::for_tests()
+    })
+    .await;
+    let (token, id) = server.access("stalled").await;
+    let mut raw = Raw::open(&server).await;
+    raw.get_connect(&format!("/connect?token={token}"), "text/event-stream")
+        .await;
+    assert_eq!(raw.head().await.0, 200);
+    raw.chunk().await; // retry
+    assert!(raw.chunk().await.contains("event: connected"));
+    let join = server
+        .http
+        .post(server.url("/r/join"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(join.status(), 200);
+    let sender = server.user("sender").await;
+    assert_eq!(server.join(&sender, "r").await.status(), 200);
+    // From here on the stalled reader reads nothing. Big relays fill the socket's buffers, then
+    // its queue of 8; the next is the end of it: it leaves the room, and relays to it are refused.
+    let body = json!({"type": "offer", "sdp": "a".repeat(60_000)});
+    let mut delivered = 0;
+    loop {
+        let res = server
+            .relay(&sender, &id, "session-description", &body)
+            .await;
+        match res.status().as_u16() {
+            200 => delivered += 1,
+            403 => break,
+            other => panic!("relay answered {other}"),
+        }
+        assert!(delivered < 2_000, "the stalled stream is never ended");
+    }
+    // At most what the kernel's buffers took (a few MB on loopback) plus the queue was accepted
+    // for it; and its connection is let go once its write has made no progress for 1 s.
+    assert!(delivered * 60_000 < 64 << 20, "{delivered} relays accepted");
+    timeout(
+        Duration::from_secs(10),
+        server.state.connections.until_at_most(1),
+    )
+    .await
+    .expect("the stalled stream's connection is let go; only the sender's stays");
+    drop(raw);
 }
