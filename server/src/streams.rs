@@ -3,8 +3,9 @@
 //! Why: an open stream is the one thing this server holds many of, for hours, so its size is the
 //! server's size. Under hyper every connection keeps an 8 KiB read buffer and an 8 KiB header
 //! buffer for its whole life (neither can be set smaller), plus the connection's dispatcher and
-//! the response body's boxed stream: about 20 KiB an idle stream under `axum::serve`, 12 KiB even
-//! with HTTP/1 only. A stream needs none of that once its request is read. So when the first
+//! the response body's boxed stream (measured with `drawmesh-load`: 39 KiB a held stream under
+//! `axum::serve`; 3.2 KiB on this path, `BENCHMARKS.md`). A stream needs none of that once its
+//! request is read. So when the first
 //! request on a connection is `GET /connect` ([`crate::listener`] peeks at it), the request head
 //! is parsed here with `httparse`, the buffer is dropped, and one small task writes the events
 //! (chunked HTTP/1.1) straight to the socket: it holds the socket, the user's hub subscription,

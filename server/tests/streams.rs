@@ -170,6 +170,10 @@ async fn connect_on_a_connection_used_before_still_streams() {
     while !text.contains("event: connected") {
         text.push_str(&raw.chunk().await);
     }
+    assert!(
+        text.starts_with("retry: 2000\n"),
+        "the same reconnect hint: {text:?}"
+    );
 }
 
 #[tokio::test]

@@ -50,9 +50,13 @@ pub async fn connect(
                     .data(&*delivery.data),
             )
         });
+    // First the reconnect hint, as on the dedicated path (`crate::streams`).
+    let retry = Event::default().retry(state.pacing.retry);
+    let events =
+        futures_util::stream::once(async move { Ok::<_, Infallible>(retry) }).chain(events);
     // Keep-alive comments stop proxies from timing the stream out and let the server notice a
     // vanished client within one interval.
-    let sse = Sse::new(events).keep_alive(KeepAlive::default());
+    let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(state.pacing.keep_alive));
     // Reverse proxies (nginx) must not buffer the stream.
     let no_buffering = [(
         HeaderName::from_static("x-accel-buffering"),
