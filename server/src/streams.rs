@@ -107,6 +107,8 @@ pub async fn serve(
         Err(err) => return Box::pin(refuse(&mut socket, &err)).await,
     };
     // Boxed, like the refusals: what they hold while they run is not kept in the stream's task.
+    // The same line as the router's path: operators (and the multi-process e2e test) count it.
+    tracing::info!(peer = %user.id, "stream opened");
     let mut events = match Box::pin(state.hub.connect(user)).await {
         Ok(events) => events,
         Err(err) => return Box::pin(refuse(&mut socket, &ApiError::from(err))).await,
