@@ -20,8 +20,9 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::hub::Delivery;
 use axum::http::Uri;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use std::net::SocketAddr;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -140,16 +141,16 @@ pub async fn serve(
                     // What else is queued goes in the same write: a burst (a join introducing
                     // seven peers) costs one write and one wake-up of the reader, not seven.
                     while text.len() < COALESCE_BYTES {
-                        match events.next().now_or_never() {
-                            Some(Some(more)) => {
+                        match events.try_next() {
+                            Poll::Ready(Some(more)) => {
                                 text.push_str(&chunk(&event_text(next_id, &more)));
                                 next_id += 1;
                             }
-                            Some(None) => {
+                            Poll::Ready(None) => {
                                 ended = true;
                                 break;
                             }
-                            None => break,
+                            Poll::Pending => break,
                         }
                     }
                     text

@@ -259,6 +259,14 @@ pub struct Subscription {
     _guard: StreamGuard,
 }
 
+impl Subscription {
+    /// The next event if one is already queued (`Ready(None)`: the stream has ended), without
+    /// arranging a wake-up: to write a burst together.
+    pub fn try_next(&mut self) -> Poll<Option<Delivery>> {
+        self.rx.try_recv()
+    }
+}
+
 impl futures_util::Stream for Subscription {
     type Item = Delivery;
 

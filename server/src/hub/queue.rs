@@ -86,6 +86,12 @@ impl Receiver {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
         // Registered before looking, so a send between the look and the return still wakes us.
         self.0.waker.register(cx.waker());
+        self.try_recv()
+    }
+
+    /// The next event if one is queued now, without registering to be woken (for draining a
+    /// burst right after [`Receiver::poll_recv`] gave one).
+    pub fn try_recv(&mut self) -> Poll<Option<Delivery>> {
         let mut state = lock(&self.0.state);
         if let Some(event) = state.events.pop_front() {
             if state.events.is_empty() && state.events.capacity() > KEEP_SLOTS {
