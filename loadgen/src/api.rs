@@ -131,7 +131,24 @@ pub async fn open_stream(
     read_size: usize,
     emit: &mut impl FnMut(SseItem),
 ) -> io::Result<SseConn> {
-    let mut sse = SseConn::open(target, &connect_path(token), read_size).await?;
+    open_stream_on(false, target, token, read_size, emit).await
+}
+
+/// [`open_stream`], on a fresh connection (`reused: false`) or on one that served a request
+/// first (`reused: true`, [`SseConn::open_reused`]).
+pub async fn open_stream_on(
+    reused: bool,
+    target: &Target,
+    token: &str,
+    read_size: usize,
+    emit: &mut impl FnMut(SseItem),
+) -> io::Result<SseConn> {
+    let path = connect_path(token);
+    let mut sse = if reused {
+        SseConn::open_reused(target, &path, read_size).await?
+    } else {
+        SseConn::open(target, &path, read_size).await?
+    };
     let mut connected = false;
     while !connected {
         let open = sse

@@ -255,7 +255,30 @@ impl SseConn {
     /// error (`http <status>`). `read_size` is the read buffer: small for thousands of idle
     /// streams, large for a few busy ones.
     pub async fn open(target: &Target, path: &str, read_size: usize) -> io::Result<SseConn> {
-        let mut stream = target.connect().await?;
+        Self::open_on(target.connect().await?, Vec::new(), target, path, read_size).await
+    }
+
+    /// Like [`SseConn::open`], on a connection that first serves `GET /healthz`. The server
+    /// sends `/connect` through its dedicated stream path only when it is a connection's first
+    /// request (a fresh connection, as browsers mostly open for an `EventSource`); this reaches
+    /// the other path, its router, which a reused keep-alive connection takes.
+    pub async fn open_reused(target: &Target, path: &str, read_size: usize) -> io::Result<SseConn> {
+        let mut conn = Conn::open(target).await?;
+        let health = request("GET", "/healthz", target.host(), None, None, None);
+        let res = conn.send(&health).await?;
+        if res.status != 200 || conn.closed {
+            return Err(io::Error::other(format!("healthz: http {}", res.status)));
+        }
+        Self::open_on(conn.stream, conn.buf, target, path, read_size).await
+    }
+
+    async fn open_on(
+        mut stream: TcpStream,
+        mut pending: Vec<u8>,
+        target: &Target,
+        path: &str,
+        read_size: usize,
+    ) -> io::Result<SseConn> {
         let req = request(
             "GET",
             path,
@@ -266,7 +289,6 @@ impl SseConn {
         );
         stream.write_all(&req).await?;
         let mut read = vec![0u8; read_size.max(64)];
-        let mut pending = Vec::new();
         let head = read_head(&mut stream, &mut pending, &mut read).await?;
         if head.status != 200 {
             return Err(io::Error::other(format!("http {}", head.status)));

@@ -83,6 +83,22 @@ fn parse_stat_cpu_ticks(stat: &str) -> u64 {
     field(14) + field(15)
 }
 
+/// Time on a CPU, in nanoseconds, summed over every thread of `pid` (or of this process for
+/// `None`): the first field of each `/proc/<pid>/task/<tid>/schedstat`. Unlike `cpu_secs`, whose
+/// clock ticks are 10 ms, this resolves a burst of a few milliseconds. Threads that exited
+/// during the interval are not counted, so read it around intervals the thread pools outlive.
+pub fn on_cpu_ns(pid: Option<u32>) -> u64 {
+    let dir = pid.map_or("/proc/self/task".to_owned(), |p| format!("/proc/{p}/task"));
+    let Ok(tasks) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// CPU use over an interval, in cores (1.0 = one core busy all along).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct CpuUse {
@@ -270,6 +286,20 @@ mod tests {
             "4242 (drawmesh server) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 1 2 3";
         assert_eq!(parse_stat_cpu_ticks(stat), 325);
         assert_eq!(parse_stat_cpu_ticks("garbage"), 0);
+    }
+
+    #[test]
+    fn on_cpu_time_counts_work_done_in_this_process() {
+        let before = on_cpu_ns(None);
+        let spin = std::time::Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < std::time::Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let spent = on_cpu_ns(None) - before;
+        // 20 ms of spinning: at least most of it on a CPU, and not wildly more.
+        assert!((10_000_000..2_000_000_000).contains(&spent), "{spent} ns");
+        assert_eq!(on_cpu_ns(Some(u32::MAX)), 0);
     }
 
     #[test]

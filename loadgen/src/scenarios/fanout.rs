@@ -88,6 +88,11 @@ pub struct Round {
     pub timed_out: bool,
     /// Join request start → expected `add-peer` received, this round.
     pub latency: Summary,
+    /// Milliseconds the server's threads spent on a CPU from the release of the joins until the
+    /// last expected event (or the deadline): its share of the burst.
+    pub server_cpu_ms: f64,
+    /// The same for this load generator, which shares the machine's cores with the server.
+    pub client_cpu_ms: f64,
 }
 
 /// Runs `fanout`.
@@ -101,6 +106,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
     let mut errors = Tally::new();
     for r in 1..=args.rounds {
         let round = run_round(
+            server.pid,
             &target,
             args,
             r,
@@ -136,6 +142,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
             "extra",
             "offer mismatches",
             "last event s",
+            "cpu ms server / client",
             "latency p50 / p99 / max",
         ],
     );
@@ -151,6 +158,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
             r.extra.to_string(),
             r.offer_mismatches.to_string(),
             format!("{:.3}{}", r.secs, mark(r.timed_out)),
+            format!("{:.1} / {:.1}", r.server_cpu_ms, r.client_cpu_ms),
             r.latency.short_ms(),
         ]);
     }
@@ -168,6 +176,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
             .map(|r| r.offer_mismatches)
             .sum::<usize>()
             .to_string(),
+        String::new(),
         String::new(),
         latency.short_ms(),
     ]);
@@ -191,6 +200,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
 }
 
 async fn run_round(
+    server_pid: u32,
     target: &Arc<crate::http::Target>,
     args: &FanoutArgs,
     round: usize,
@@ -290,6 +300,7 @@ async fn run_round(
             }
         }));
     }
+    let cpu_before = (proc::on_cpu_ns(Some(server_pid)), proc::on_cpu_ns(None));
     barrier.wait().await;
     let released = Instant::now();
     let mut join_start: Vec<Option<Instant>> = Vec::with_capacity(tokens.len());
@@ -321,6 +332,9 @@ async fn run_round(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
+    let cpu_ms = |after: u64, before: u64| after.saturating_sub(before) as f64 / 1e6;
+    let server_cpu_ms = cpu_ms(proc::on_cpu_ns(Some(server_pid)), cpu_before.0);
+    let client_cpu_ms = cpu_ms(proc::on_cpu_ns(None), cpu_before.1);
     // A little longer, to catch extras that would arrive right after the last expected one.
     tokio::time::sleep(Duration::from_millis(200)).await;
     for r in &readers {
@@ -379,5 +393,7 @@ async fn run_round(
         offer_mismatches,
         secs: last.saturating_duration_since(released).as_secs_f64(),
         timed_out,
+        server_cpu_ms,
+        client_cpu_ms,
     }
 }

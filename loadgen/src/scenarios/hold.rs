@@ -52,6 +52,11 @@ pub struct HoldArgs {
     /// Deadline (s) for the server's descriptors to return to the baseline after closing.
     #[arg(long, default_value_t = 60.0)]
     pub close_timeout: f64,
+    /// Open each stream on a connection that served `GET /healthz` first, so the server's
+    /// router serves it (the path of a reused keep-alive connection) instead of its dedicated
+    /// stream path.
+    #[arg(long)]
+    pub via_router: bool,
 }
 
 /// Streams are idle after `connected` (a few hundred bytes); keep-alives are 5 bytes.
@@ -205,9 +210,15 @@ pub async fn run(ctx: &Ctx, args: &HoldArgs) -> Result<Outcome, String> {
     }
 
     let server_end = ServerEnd::of(&mut server);
-    let tables = tables(n, baseline, &cycles, &server_end);
+    let path = if args.via_router {
+        "the router's /connect (connections that served /healthz first)"
+    } else {
+        "the dedicated /connect path (fresh connections)"
+    };
+    let tables = tables(n, path, baseline, &cycles, &server_end);
     let json = serde_json::json!({
         "streams_target": n,
+        "via_router": args.via_router,
         "cycles_target": args.cycles,
         "concurrency": args.concurrency,
         "hold_secs": args.hold_secs,
@@ -252,6 +263,7 @@ async fn run_cycle(
             }
         }
     };
+    let via_router = args.via_router;
     eprintln!("drawmesh-load: hold cycle {c}: opening {n} streams");
     let start_usage = proc::usage(pid);
     let mut samples = vec![sample(0).await];
@@ -287,7 +299,7 @@ async fn run_cycle(
             let t0 = Instant::now();
             let opened = tokio::time::timeout(
                 op_timeout,
-                api::open_stream(&target, &tokens[i].token, READ_SIZE, &mut count),
+                api::open_stream_on(via_router, &target, &tokens[i].token, READ_SIZE, &mut count),
             )
             .await;
             let mut sse = match opened {
@@ -423,10 +435,16 @@ async fn wait_resolved(shared: &Shared, k: usize, deadline: Instant) -> bool {
     true
 }
 
-fn tables(n: usize, baseline: Usage, cycles: &[Cycle], server: &ServerEnd) -> Vec<Table> {
+fn tables(
+    n: usize,
+    path: &str,
+    baseline: Usage,
+    cycles: &[Cycle],
+    server: &ServerEnd,
+) -> Vec<Table> {
     let mut memory = Table::new(
         format!(
-            "hold: server memory against open streams (baseline {} KiB RSS, {} fds, {} threads)",
+            "hold: server memory against open streams on {path} (baseline {} KiB RSS, {} fds, {} threads)",
             baseline.rss_kib, baseline.fds, baseline.threads
         ),
         &[
