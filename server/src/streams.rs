@@ -12,9 +12,10 @@
 //! a timer for keep-alives and a shutdown watch. An event is formatted into a buffer that lives
 //! only while it is written, so an idle stream holds no buffer at all.
 //!
-//! The protocol is the router's `/connect` ([`crate::routes`], still used when a client sends
-//! `/connect` on a connection it used before): the same authentication, the same refusals as
-//! JSON [`ApiError`]s, ids counting up from 1, keep-alive comments, and a `retry:` hint.
+//! Every stream is served here: on a connection whose first request is `/connect`, and on one
+//! that served other requests through hyper first ([`crate::listener`] takes the socket back).
+//! The protocol is the tutorial's: bearer or query-string token, refusals as JSON [`ApiError`]s
+//! like the router's, ids counting up from 1, keep-alive comments, and a `retry:` hint.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -55,6 +56,26 @@ pub fn is_connect(method: &str, target: &str) -> bool {
 }
 
 impl ConnectRequest {
+    /// Reads what this path needs from a request hyper parsed (a `/connect` on a connection that
+    /// served other requests first, [`crate::listener`]).
+    pub fn from_request<B>(req: &axum::http::Request<B>) -> ConnectRequest {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        ConnectRequest {
+            target: req
+                .uri()
+                .path_and_query()
+                .map_or_else(String::new, |t| t.as_str().to_owned()),
+            authorization: header("authorization"),
+            accept: header("accept"),
+            forwarded_for: header("x-forwarded-for"),
+        }
+    }
+
     /// Reads what this path needs from a parsed request head.
     pub fn from_head(req: &httparse::Request<'_, '_>) -> ConnectRequest {
         let header = |name: &str| {
@@ -107,9 +128,9 @@ pub async fn serve(
         Ok(permit) => permit,
         Err(err) => return Box::pin(refuse(&mut socket, &err)).await,
     };
-    // Boxed, like the refusals: what they hold while they run is not kept in the stream's task.
-    // The same line as the router's path: operators (and the multi-process e2e test) count it.
+    // Operators (and the multi-process e2e test) count these.
     tracing::info!(peer = %user.id, "stream opened");
+    // Boxed, like the refusals: what they hold while they run is not kept in the stream's task.
     let mut events = match Box::pin(state.hub.connect(user)).await {
         Ok(events) => events,
         Err(err) => return Box::pin(refuse(&mut socket, &ApiError::from(err))).await,

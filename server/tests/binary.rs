@@ -95,7 +95,7 @@ async fn the_binary_serves_and_keeps_tokens_out_of_its_logs() {
         .unwrap();
     child.wait().unwrap();
     assert!(
-        logs.contains("stream opened") && logs.contains("/connect"),
+        logs.contains("stream opened") && logs.contains("/room1/join"),
         "the requests were logged:\n{logs}"
     );
     let signature = token.rsplit('.').next().unwrap();

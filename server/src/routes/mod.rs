@@ -8,11 +8,10 @@ mod join;
 mod pages;
 mod path;
 mod relay;
-mod stream;
 
 use crate::AppState;
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 pub use body::refuse_large_bodies;
 pub use health::{healthz, metrics};
@@ -24,7 +23,9 @@ pub fn api() -> Router<AppState> {
     Router::new()
         .route("/access", post(access::access))
         .route("/refresh", post(access::refresh))
-        .route("/connect", get(stream::connect))
+        // `GET /connect` never reaches the router: the listener serves every stream itself
+        // (`crate::listener`, `crate::streams`). The path is here so other methods get 405.
+        .route("/connect", MethodRouter::new())
         .route("/config", get(access::client_config))
         .route("/{room}/join", post(join::join))
         .route("/relay/{peer}/{event}", post(relay::relay))
