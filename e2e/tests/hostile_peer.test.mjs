@@ -149,19 +149,6 @@ class Warnings {
 
 // --- the scene ---
 
-/**
- * Works around an app bug: the app refits its canvas's backing store only on a window `resize`,
- * so when the menubar wraps to another line (a third person listed) the canvas box shrinks and
- * the drawing is shown squashed (seen: 800x418 backing store in an 800x393 box), and pixel
- * checks miss. A synthetic resize makes the app refit; harmless once the app watches its box.
- */
-async function refit(...users) {
-  for (const u of users) {
-    await u.page.evaluate(() => window.dispatchEvent(new Event('resize')));
-    await nextFrames(u);
-  }
-}
-
 /** Geometry of the canvas: honest strokes on the left, the forbidden region on the right. */
 function layout(box) {
   const W = box.width;
@@ -208,7 +195,6 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       const a = honestStroke(box, 0, row);
       const b = honestStroke(box, 1, row);
       row += 1;
-      await refit(alice, bob);
       await Promise.all([dragStroke(alice.page, a.drag, { selector: CANVAS }), dragStroke(bob.page, b.drag, { selector: CANVAS })]);
       strokes.push({ ...a, color: ALICE, by: 'alice' }, { ...b, color: BOB, by: 'bob' });
       for (const user of [alice, bob]) {
@@ -512,7 +498,6 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await waitForPeers(dave, 3);
       await waitForPeers(alice, 3);
       await waitForPeers(bob, 3);
-      await refit(alice, bob, dave);
       const daveId = await mallory.peerNamed('dave');
       await chooseTool(dave, 'pen');
       await chooseSwatch(dave, DAVE);
@@ -529,7 +514,6 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await dave.close();
       await waitForPeers(alice, 2);
       await waitForPeers(bob, 2);
-      await refit(alice, bob);
       // Dave's chain as he sent it to the hostile peer (all of it: he is gone).
       const daveOps = await mallory.opsOf(daveId, daveId);
       const daveHas = await mallory.have(daveId, daveId);
@@ -576,7 +560,6 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
     await attack('a late joiner and a reload show only the honest work', async () => {
       const carol = await join(t, browser, room, 'carol', { prefix: PREFIX, users });
       await waitForPeers(carol, 2);
-      await refit(alice, bob, carol);
       await waitForElements(carol, strokes.length, 30_000);
       await assertAllStrokes(carol);
       await assertNoHostilePixels(carol, 'carol');
@@ -585,7 +568,6 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await bob.page.reload({ waitUntil: 'load' });
       await waitForReady(bob);
       await waitForPeers(bob, 2);
-      await refit(bob);
       await waitForElements(bob, strokes.length, 30_000);
       await assertAllStrokes(bob);
       await chooseTool(bob, 'pen');
@@ -660,7 +642,6 @@ test('a clear and an erase naming alice\'s next ops, withheld from her, are refu
     const carol = await join(t, browser, room, 'carol', { prefix, users });
     // A page error in alice or bob (a panic while syncing carol) fails this at once, by name.
     await Promise.race([waitForPeers(carol, 3).then(() => waitForElements(carol, 1)), alice.crashed, bob.crashed]);
-    await refit(alice, bob, carol);
 
     // Alice draws one more stroke: an add, extends and a finish, at least 3 ops. When her ops
     // reach what the guessed erase names, bob refuses it (and the clear waits behind it for ever).
