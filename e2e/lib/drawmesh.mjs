@@ -27,15 +27,17 @@ export function roomIdOf(url) {
 
 /**
  * Opens `room?name=<name>` (plus `&query`, e.g. 'ice=relay') for a new user and waits for the
- * app to start. `beforeLoad(page)` runs before navigation (see openInContext).
+ * app to start. `beforeLoad(page)` runs before navigation (see openInContext); `context` adds
+ * browser-context options (`{ hasTouch: true, isMobile: true }`: a phone).
  */
-export async function join(t, browser, room, name, { prefix, viewport = { width: 800, height: 500 }, users, query, beforeLoad } = {}) {
+export async function join(t, browser, room, name, { prefix, viewport = { width: 800, height: 500 }, users, query, beforeLoad, context } = {}) {
   const url = `${room}?name=${encodeURIComponent(name)}${query ? `&${query}` : ''}`;
   const user = await openUser(t, browser, url, {
     name,
     logPrefix: prefix,
     viewport,
     beforeLoad,
+    context,
   });
   users?.push(user);
   await waitForReady(user);
