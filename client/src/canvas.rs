@@ -13,6 +13,7 @@
 use crate::dom::{self, Listener};
 use shared::document::{Element, Shape};
 use shared::geometry::{Point, normalize_pressure, pressure_width};
+use shared::pointer::{Arbiter, PointerKind, Press};
 use shared::shapes::{ellipse_outline, text_height};
 use shared::view::View;
 use std::cell::{Cell, RefCell};
@@ -257,8 +258,10 @@ extern "C" {
 /// Pointer Events on the canvas turned into [`PenInput`]. Owns its listeners; dropping it stops
 /// the input.
 ///
-/// One pointer draws at a time: a second finger is ignored until the first lifts. The pointer is
-/// captured on press, so a stroke continues (and ends) even when it leaves the canvas.
+/// One pointer draws at a time, and a pen before any finger ([`Arbiter`]): a second finger is
+/// ignored until the first lifts, a palm is ignored while the pen is down, and a pen takes over
+/// from a palm that landed first. The pointer is captured on press, so a stroke continues (and
+/// ends) even when it leaves the canvas.
 pub struct PointerInput {
     _listeners: [Listener; 5],
 }
@@ -267,7 +270,7 @@ impl PointerInput {
     /// Starts listening on `element`; `on_input` hears every [`PenInput`].
     pub fn attach(element: &HtmlCanvasElement, on_input: impl FnMut(PenInput) + 'static) -> Self {
         let on_input = RefCell::new(on_input);
-        let active: Cell<Option<i32>> = Cell::new(None);
+        let arbiter = Cell::new(Arbiter::default());
         let element_at = element.clone();
         let emit = move |input: PenInput| match on_input.try_borrow_mut() {
             Ok(mut on_input) => on_input(input),
@@ -284,28 +287,31 @@ impl PointerInput {
                     if e.pointer_type() == "mouse" && e.button() != 0 {
                         return;
                     }
-                    match active.get() {
-                        Some(other) if other != id => return, // a second finger
-                        // The same pointer pressing again: its lift went missing; end that stroke.
-                        Some(_) => emit(PenInput::Up),
-                        None => {}
+                    let mut a = arbiter.get();
+                    let press = a.press(id, PointerKind::parse(&e.pointer_type()));
+                    arbiter.set(a);
+                    match press {
+                        Press::Ignore => return,
+                        Press::EndThenStart => emit(PenInput::Up),
+                        Press::Start => {}
                     }
                     e.prevent_default();
                     // Fails only for a pointer that is already gone; the stroke still works.
                     let _ = element_at.set_pointer_capture(id);
-                    active.set(Some(id));
                     emit(PenInput::Down(point_of(&element_at, e)));
                 }
-                "pointermove" if active.get() == Some(id) => {
+                "pointermove" if arbiter.get().draws(id) => {
                     emit(PenInput::Move(points_of(&element_at, e)));
                 }
                 // Losing the capture without a pointerup (the element was hidden, say) ends the
                 // stroke too; after a pointerup it finds no active pointer and does nothing.
-                "pointerup" | "pointercancel" | "lostpointercapture"
-                    if active.get() == Some(id) =>
-                {
-                    active.set(None);
-                    emit(PenInput::Up);
+                "pointerup" | "pointercancel" | "lostpointercapture" => {
+                    let mut a = arbiter.get();
+                    let ends = a.lift(id);
+                    arbiter.set(a);
+                    if ends {
+                        emit(PenInput::Up);
+                    }
                 }
                 _ => {}
             }

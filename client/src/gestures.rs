@@ -8,7 +8,7 @@
 
 use crate::dom::Listener;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{Event, HtmlCanvasElement, PointerEvent, WheelEvent};
@@ -33,8 +33,11 @@ pub enum Gesture {
 
 #[derive(Default)]
 struct State {
-    /// Touch points down, by pointer id.
+    /// Touch points down, by pointer id; none are taken while a pen is down (a palm).
     touches: BTreeMap<i32, (f32, f32)>,
+    /// Pens down, by pointer id: while there is one, touches are a palm, and neither pinch nor
+    /// pan (`shared::pointer` keeps them from drawing).
+    pens: BTreeSet<i32>,
     /// The middle-button drag: pointer id and last position.
     middle: Option<(i32, (f32, f32))>,
 }
@@ -108,7 +111,12 @@ impl Gestures {
                     return;
                 };
                 match e.type_().as_str() {
-                    "pointerdown" if e.pointer_type() == "touch" => {
+                    "pointerdown" if e.pointer_type() == "pen" => {
+                        // A palm that landed first stops counting as fingers.
+                        state.pens.insert(id);
+                        state.touches.clear();
+                    }
+                    "pointerdown" if e.pointer_type() == "touch" && state.pens.is_empty() => {
                         state.touches.insert(id, p);
                         if state.touches.len() == 2 {
                             drop(state);
@@ -158,6 +166,7 @@ impl Gestures {
                     }
                     "pointerup" | "pointercancel" => {
                         state.touches.remove(&id);
+                        state.pens.remove(&id);
                         if state.middle.is_some_and(|(mid, _)| mid == id) {
                             state.middle = None;
                         }

@@ -20,12 +20,14 @@
 //!   the ledger that admits a peer's ops only when their author's signature covers them.
 //! - [`shapes`]: element bounds, the eraser's hit test, the ellipse outline and text metrics.
 //! - [`view`]: pan and zoom, mapping drawing coordinates to the canvas's CSS pixels.
+//! - [`pointer`]: which pointer draws: one at a time, a pen before any finger (palm rejection).
 //! - [`svg`]: export of the visible elements as SVG, and the export frame.
 
 pub mod color;
 pub mod document;
 pub mod geometry;
 pub mod link;
+pub mod pointer;
 pub mod protocol;
 pub mod room;
 pub mod shapes;
