@@ -490,6 +490,11 @@ pub struct Document {
     erasures: HashMap<OpId, Vec<OpId>>,
     /// Every clear op and what it saw.
     clears: Vec<(OpId, VersionVector)>,
+    /// What the clears that are on hide: per author, the highest seq any of them saw. Kept up to
+    /// date as clears arrive and are undone or redone (few, next to the elements), so telling
+    /// whether an element is cleared costs one lookup instead of a scan of every clear, for
+    /// every element, on every paint.
+    cleared: BTreeMap<PeerId, Seq>,
     /// Op → (seq of the undo/redo that last switched it, on?). Ops not here are on.
     switches: HashMap<OpId, (Seq, bool)>,
     lamport: u64,
@@ -779,6 +784,7 @@ impl Document {
                 });
                 if self.all_earlier(saw, op.lamport) {
                     self.clears.push((id.clone(), seen.clone()));
+                    self.recount_cleared();
                     changes.repaint = true;
                 }
             }
@@ -788,9 +794,12 @@ impl Document {
                     author: op.author.clone(),
                     seq: *target,
                 };
-                let switch = self.switches.entry(target).or_insert((0, true));
+                let switch = self.switches.entry(target.clone()).or_insert((0, true));
                 if op.seq > switch.0 {
                     *switch = (op.seq, on);
+                    if self.clears.iter().any(|(c, _)| *c == target) {
+                        self.recount_cleared();
+                    }
                 }
                 changes.repaint = true;
             }
@@ -818,6 +827,21 @@ impl Document {
         self.switches.get(op).is_none_or(|(_, on)| *on)
     }
 
+    /// Recomputes [`Document::cleared`] from the clears that are on.
+    fn recount_cleared(&mut self) {
+        let mut cleared: BTreeMap<PeerId, Seq> = BTreeMap::new();
+        for (clear, seen) in &self.clears {
+            if !self.is_on(clear) {
+                continue;
+            }
+            for (author, &seq) in &seen.0 {
+                let highest = cleared.entry(author.clone()).or_default();
+                *highest = (*highest).max(seq);
+            }
+        }
+        self.cleared = cleared;
+    }
+
     /// True when the element shows: its add is on, and no erase or clear that hides it is on.
     pub fn is_visible(&self, element: &Element) -> bool {
         self.is_on(&element.id)
@@ -825,10 +849,10 @@ impl Document {
                 .erasures
                 .get(&element.id)
                 .is_some_and(|ops| ops.iter().any(|e| self.is_on(e)))
-            && !self
-                .clears
-                .iter()
-                .any(|(c, seen)| seen.covers(&element.id) && self.is_on(c))
+            && self
+                .cleared
+                .get(&element.id.author)
+                .is_none_or(|&seen| element.id.seq > seen)
     }
 
     /// The visible elements, bottom to top: the order to paint in.
