@@ -4,7 +4,7 @@
 //! hit test over them. Prints measured figures and the machine's load; asserts nothing.
 
 use shared::document::{Document, OpKind, Shape, VersionVector};
-use shared::shapes::hits;
+use shared::shapes::{Bounds, hits};
 use shared::{Color, PeerId, Point};
 use std::hint::black_box;
 use std::time::Instant;
@@ -125,6 +125,30 @@ fn main() {
             .filter(|(x, y)| doc.visible().any(|e| hits(e, *x, *y, 8.0)))
             .count()
     }) / probes.len() as f64;
-    println!("eraser hit test, one point over 20,000 strokes: {ms:.3} ms");
+    println!("eraser hit test, one point over 20,000 strokes, scanning visible(): {ms:.3} ms");
+    let ms = time(20, || {
+        probes
+            .iter()
+            .filter(|(x, y)| !doc.hit(*x, *y, 8.0).is_empty())
+            .count()
+    }) / probes.len() as f64;
+    println!("eraser hit test, one point over 20,000 strokes, through the grid (hit): {ms:.4} ms");
+    let view = |x: f32, y: f32, w: f32, h: f32| Bounds {
+        min_x: x,
+        min_y: y,
+        max_x: x + w,
+        max_y: y + h,
+    };
+    let ms = time(20, || {
+        doc.visible_in(&view(1500.0, 1200.0, 1000.0, 650.0)).len()
+    });
+    println!(
+        "visible_in, a 1000 x 650 view at zoom 1 over the 4000 x 3000 drawing: {ms:.3} ms ({} elements)",
+        doc.visible_in(&view(1500.0, 1200.0, 1000.0, 650.0)).len()
+    );
+    let ms = time(20, || {
+        doc.visible_in(&view(-100.0, -100.0, 4200.0, 3200.0)).len()
+    });
+    println!("visible_in, everything in view: {ms:.2} ms");
     println!("load average at end {}", loadavg());
 }

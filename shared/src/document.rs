@@ -21,6 +21,8 @@
 use crate::color::Color;
 use crate::geometry::{Point, is_valid_width};
 use crate::protocol::PeerId;
+use crate::shapes::{Bounds, bounds, hits, stroke_bounds};
+use crate::spatial::{Grid, Slot};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
@@ -490,6 +492,12 @@ pub struct Document {
     erasures: HashMap<OpId, Vec<OpId>>,
     /// Every clear op and what it saw.
     clears: Vec<(OpId, VersionVector)>,
+    /// Where every element is (visible or not), for [`Document::visible_in`].
+    grid: Grid,
+    /// Each grid slot's element, by its stacking key.
+    slots: Vec<(u64, OpId)>,
+    /// Each element's grid slot.
+    slot_of: HashMap<OpId, Slot>,
     /// What the clears that are on hide: per author, the highest seq any of them saw. Kept up to
     /// date as clears arrive and are undone or redone (few, next to the elements), so telling
     /// whether an element is cleared costs one lookup instead of a scan of every clear, for
@@ -732,6 +740,12 @@ impl Document {
                 if finished {
                     changes.finished.push(id.clone());
                 }
+                let slot = self.grid.insert(
+                    bounds(&element),
+                    matches!(element.shape, Shape::Text { .. }),
+                );
+                self.slots.push((op.lamport, id.clone()));
+                self.slot_of.insert(id.clone(), slot);
                 self.elements.insert(id, element);
             }
             OpKind::Extend { element, points } => {
@@ -747,6 +761,12 @@ impl Document {
                     let room = MAX_POINTS_PER_STROKE.saturating_sub(from);
                     stroke.extend(points.iter().take(room));
                     if stroke.len() > from {
+                        if let (Some(&slot), Some(more)) = (
+                            self.slot_of.get(&target),
+                            stroke_bounds(e.width, &stroke[from..]),
+                        ) {
+                            self.grid.grow(slot, more);
+                        }
                         changes.grown.push((target, from));
                     }
                 }
@@ -861,6 +881,39 @@ impl Document {
             .iter()
             .filter_map(|(_, id)| self.elements.get(id))
             .filter(|e| self.is_visible(e))
+    }
+
+    /// The visible elements whose box meets `area`, bottom to top: what a view of `area` paints,
+    /// found through the grid ([`crate::spatial`]) among the elements near it, so its cost
+    /// follows what is shown, not the whole drawing. Text is always included (its box is an
+    /// estimate).
+    pub fn visible_in(&self, area: &Bounds) -> Vec<&Element> {
+        let mut keys: Vec<&(u64, OpId)> = self
+            .grid
+            .query(area)
+            .into_iter()
+            .filter_map(|slot| self.slots.get(slot as usize))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .filter_map(|(_, id)| self.elements.get(id))
+            .filter(|e| self.is_visible(e))
+            .collect()
+    }
+
+    /// The visible elements an eraser of `radius` at `(x, y)` touches, bottom to top.
+    pub fn hit(&self, x: f32, y: f32, radius: f32) -> Vec<&Element> {
+        let near = Bounds {
+            min_x: x,
+            min_y: y,
+            max_x: x,
+            max_y: y,
+        }
+        .pad(radius);
+        self.visible_in(&near)
+            .into_iter()
+            .filter(|e| hits(e, x, y, radius))
+            .collect()
     }
 
     /// The element with this id, visible or not.
@@ -1362,6 +1415,79 @@ mod tests {
             let mut stacked = shown.clone();
             stacked.sort_by_key(|id| (lamport_of(id), id.clone()));
             prop_assert_eq!(shown, stacked);
+        }
+
+        /// What a view or an eraser finds through the grid is what a scan of every visible
+        /// element finds, in the same order, wherever strokes start and grow to, and whatever
+        /// was erased, cleared or undone.
+        #[test]
+        fn visible_in_and_hit_agree_with_a_scan(
+            strokes in prop::collection::vec((-5000.0f32..5000.0, -5000.0f32..5000.0, prop::collection::vec((-3000.0f32..3000.0, -3000.0f32..3000.0), 1..4)), 1..40),
+            texts in prop::collection::vec((-5000.0f32..5000.0, -5000.0f32..5000.0), 0..4),
+            hide in prop::collection::vec((0usize..100, 0u8..3), 0..10),
+            areas in prop::collection::vec((-6000.0f32..6000.0, -6000.0f32..6000.0, 0.0f32..4000.0), 1..6),
+        ) {
+            let a = peer(0);
+            let b = peer(1);
+            let mut doc = Document::new();
+            for (n, (x, y, moves)) in strokes.iter().enumerate() {
+                let author = if n % 2 == 0 { &a } else { &b };
+                let (add, _) = doc.make(author, stroke(&[(*x, *y)]));
+                for (dx, dy) in moves {
+                    doc.make(author, OpKind::Extend { element: add.seq, points: vec![pt(x + dx, y + dy)] });
+                }
+                doc.make(author, OpKind::Finish { element: add.seq });
+            }
+            for (x, y) in &texts {
+                let kind = OpKind::Add {
+                    shape: Shape::Text { at: pt(*x, *y), text: "hi".into(), size: 16.0 },
+                    color: Color::rgb(1, 2, 3),
+                    width: 2.0,
+                };
+                doc.make(&a, kind);
+            }
+            for (i, how) in hide {
+                let ids = visible_ids(&doc);
+                if ids.is_empty() {
+                    break;
+                }
+                match how {
+                    0 => {
+                        doc.make(&a, OpKind::erase(vec![ids[i % ids.len()].clone()]));
+                    }
+                    1 => {
+                        doc.make(&b, OpKind::clear(doc.version_vector()));
+                    }
+                    _ => {
+                        let target = doc.next_seq(&b).saturating_sub(1).max(1);
+                        doc.make(&b, OpKind::Undo { target });
+                    }
+                }
+            }
+            // A late joiner that took b's ops before a's: its grid holds the elements in another
+            // order than the stack.
+            let mut joiner = Document::new();
+            let (bs, as_): (Vec<Op>, Vec<Op>) = doc.ops().cloned().partition(|op| op.author == b);
+            for op in bs.into_iter().chain(as_) {
+                joiner.apply(op);
+            }
+            for ((x, y, size), doc) in areas.iter().flat_map(|a| [(*a, &doc), (*a, &joiner)]) {
+                let area = Bounds { min_x: x, min_y: y, max_x: x + size, max_y: y + size };
+                let scanned: Vec<OpId> = doc
+                    .visible()
+                    .filter(|e| matches!(e.shape, Shape::Text { .. }) || bounds(e).intersects(&area))
+                    .map(|e| e.id.clone())
+                    .collect();
+                let found: Vec<OpId> = doc.visible_in(&area).iter().map(|e| e.id.clone()).collect();
+                prop_assert_eq!(found, scanned);
+                let hit: Vec<OpId> = doc.hit(x, y, 12.0).iter().map(|e| e.id.clone()).collect();
+                let scanned: Vec<OpId> = doc
+                    .visible()
+                    .filter(|e| hits(e, x, y, 12.0))
+                    .map(|e| e.id.clone())
+                    .collect();
+                prop_assert_eq!(hit, scanned);
+            }
         }
 
         /// Undo then redo of my latest op restores exactly the drawing I had.

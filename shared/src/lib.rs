@@ -19,6 +19,8 @@
 //! - [`signing`]: who wrote an op: Ed25519 keys, server certificates, hash-chained proofs, and
 //!   the ledger that admits a peer's ops only when their author's signature covers them.
 //! - [`shapes`]: element bounds, the eraser's hit test, the ellipse outline and text metrics.
+//! - [`spatial`]: a grid over the drawing: what a view shows and what an eraser touches, found
+//!   near them.
 //! - [`view`]: pan and zoom, mapping drawing coordinates to the canvas's CSS pixels.
 //! - [`pointer`]: which pointer draws: one at a time, a pen before any finger (palm rejection).
 //! - [`svg`]: export of the visible elements as SVG, and the export frame.
@@ -32,6 +34,7 @@ pub mod protocol;
 pub mod room;
 pub mod shapes;
 pub mod signing;
+pub mod spatial;
 pub mod svg;
 pub mod sync;
 pub mod view;

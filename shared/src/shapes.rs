@@ -111,13 +111,7 @@ pub fn ellipse_outline(from: Point, to: Point, segments: usize) -> Vec<(f32, f32
 pub fn bounds(element: &Element) -> Bounds {
     let pad = element.width;
     let b = match &element.shape {
-        Shape::Stroke { points } => {
-            let widest = points
-                .iter()
-                .map(|p| pressure_width(element.width, p.pressure))
-                .fold(0.0, f32::max);
-            Bounds::around(points.iter().map(|p| (p.x, p.y)), widest / 2.0)
-        }
+        Shape::Stroke { points } => stroke_bounds(element.width, points),
         Shape::Line { from, to } | Shape::Rect { from, to } | Shape::Ellipse { from, to } => {
             Bounds::around([(from.x, from.y), (to.x, to.y)], pad / 2.0)
         }
@@ -135,6 +129,16 @@ pub fn bounds(element: &Element) -> Bounds {
         max_x: 0.0,
         max_y: 0.0,
     })
+}
+
+/// The box of a stroke's `points` drawn at base `width`: each point's ink reaches half its
+/// pressure's width, so the widest of them pads the whole box. `None` without points.
+pub fn stroke_bounds(width: f32, points: &[Point]) -> Option<Bounds> {
+    let widest = points
+        .iter()
+        .map(|p| pressure_width(width, p.pressure))
+        .fold(0.0, f32::max);
+    Bounds::around(points.iter().map(|p| (p.x, p.y)), widest / 2.0)
 }
 
 /// The bounds of all the elements, if any.
