@@ -25,7 +25,8 @@
 //! - [`mesh`]: one `RTCPeerConnection` per peer with a reliable `drawing` channel and an
 //!   unreliable `cursors` channel, ICE queueing, paced sending. Each peer owns its callbacks and
 //!   drops them when it leaves.
-//! - [`dom`]: window and document access, event listeners owned by a handle.
+//! - [`mailbox`]: callbacks post messages; one pump hands them to the app, in order.
+//! - [`dom`]: window and document access; event listeners and timeouts owned by a handle.
 //! - [`wire`]: JSON encoding and decoding, in one place.
 
 pub mod app;
@@ -34,6 +35,7 @@ pub mod canvas;
 pub mod dom;
 pub mod export;
 pub mod gestures;
+pub mod mailbox;
 pub mod mesh;
 pub mod presence;
 pub mod signaling;
