@@ -17,6 +17,7 @@ use crate::canvas::{Canvas, PenInput, PointerInput};
 use crate::dom::{self, Listener};
 use crate::export;
 use crate::gestures::{Gesture, Gestures};
+use crate::location::{relay_only_from, room_from, username_from};
 use crate::mesh::{IceSettings, Mesh, PeerSummary, Signal};
 use crate::presence::Presence;
 use crate::signaling::{self, EventStream, ServerEvent, Session, SignalingError};
@@ -27,8 +28,8 @@ use crate::wire;
 use shared::color::Color;
 use shared::document::Op;
 use shared::document::VersionVector;
-use shared::protocol::{ClientConfig, validate_username};
-use shared::room::{ROOM_ID_RANDOM_BYTES, RoomId};
+use shared::protocol::ClientConfig;
+use shared::room::RoomId;
 use shared::signing::{Keypair, Proof, PublicKey};
 use shared::sync::{CURSOR_RATE_HZ, ChannelMessage, MAX_MESSAGE_BYTES, SYNC_REFILL_MS, SyncBudget};
 use shared::view::View;
@@ -182,8 +183,8 @@ impl App {
                 ("clear", |app| app.ui.open_clear_dialog()),
                 ("clear-cancel", |app| app.ui.close_clear_dialog()),
                 ("clear-confirm", |app| app.clear()),
-                ("export-png", |app| app.export_png()),
-                ("export-svg", |app| app.export_svg()),
+                ("export-png", |app| app.export(export::Format::Png)),
+                ("export-svg", |app| app.export(export::Format::Svg)),
                 ("zoom", |app| app.set_view(View::default())),
             ];
             for (id, action) in buttons {
@@ -799,31 +800,9 @@ impl App {
         self.broadcast_ops(op.into_iter().collect());
     }
 
-    fn export_png(&self) {
-        let canvas = match self.board.try_borrow().map(|b| export::png_canvas(b.doc())) {
-            Ok(Ok(canvas)) => canvas,
-            Ok(Err(err)) => return web_sys::console::warn_2(&"PNG export failed:".into(), &err),
-            Err(_) => return,
-        };
-        let name = format!("drawmesh-{}.png", self.room_name());
-        spawn_local(async move {
-            let done = match export::png_blob(canvas).await {
-                Ok(blob) => export::download(&blob, &name),
-                Err(err) => Err(err),
-            };
-            if let Err(err) = done {
-                web_sys::console::warn_2(&"PNG export failed:".into(), &err);
-            }
-        });
-    }
-
-    fn export_svg(&self) {
-        let Ok(blob) = self.board.try_borrow().map(|b| export::svg_blob(b.doc())) else {
-            return;
-        };
-        let name = format!("drawmesh-{}.svg", self.room_name());
-        if let Err(err) = blob.and_then(|blob| export::download(&blob, &name)) {
-            web_sys::console::warn_2(&"SVG export failed:".into(), &err);
+    fn export(&self, format: export::Format) {
+        if let Ok(board) = self.board.try_borrow() {
+            export::download_drawing(board.doc(), format, &self.room_name());
         }
     }
 
@@ -1143,58 +1122,6 @@ fn relay_through(session: Session) -> impl Fn(&PeerId, Signal) + 'static {
             }
         });
     }
-}
-
-/// `?ice=relay` in the page's address: only relayed (TURN) candidates. For testing a TURN
-/// deployment, and for people who must not show their address to the other peers.
-pub fn relay_only_from(window: &web_sys::Window) -> bool {
-    query_param(window, "ice").is_some_and(|ice| ice == "relay")
-}
-
-/// The page address's `?name=value` parameter, if present.
-fn query_param(window: &web_sys::Window, name: &str) -> Option<String> {
-    let search = window.location().search().ok()?;
-    web_sys::UrlSearchParams::new_with_str(&search)
-        .ok()?
-        .get(name)
-}
-
-/// The name to use: `?name=` if it is a valid username, otherwise `user` and five random digits
-/// (the tutorial's default).
-pub fn username_from(window: &web_sys::Window) -> String {
-    if let Some(asked) = query_param(window, "name") {
-        match validate_username(&asked) {
-            Ok(name) => return name.to_owned(),
-            Err(why) => crate::dom::warn(&format!("ignoring ?name=: {why}")),
-        }
-    }
-    format!(
-        "user{:05}",
-        (js_sys::Math::random() * 100_000.0) as u32 % 100_000
-    )
-}
-
-/// The room named by the page's path. A bare `/` (which the server redirects, but `trunk serve`
-/// does not) gets a fresh random room, written into the address bar so it can be shared.
-pub fn room_from(window: &web_sys::Window) -> Result<RoomId, String> {
-    let location = window.location();
-    let path = location.pathname().unwrap_or_default();
-    let path = path.strip_prefix('/').unwrap_or(&path);
-    if !path.is_empty() {
-        return RoomId::parse(path).map_err(|why| format!("Bad room link: {why}"));
-    }
-    let mut bytes = [0u8; ROOM_ID_RANDOM_BYTES];
-    window
-        .crypto()
-        .and_then(|crypto| crypto.get_random_values_with_u8_array(&mut bytes))
-        .map_err(|_| "No room in the link, and no randomness to make one".to_owned())?;
-    let room = RoomId::from_random_bytes(bytes);
-    if let Ok(history) = window.history() {
-        let search = location.search().unwrap_or_default();
-        let _ =
-            history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("/{room}{search}")));
-    }
-    Ok(room)
 }
 
 /// `text` with its first letter in capitals (the server's messages start in lower case, to follow

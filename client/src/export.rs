@@ -84,3 +84,40 @@ pub fn download(blob: &web_sys::Blob, name: &str) -> Result<(), JsValue> {
     });
     Ok(())
 }
+
+/// What an export button downloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// [`png_canvas`], encoded by the browser.
+    Png,
+    /// [`svg_blob`].
+    Svg,
+}
+
+/// Downloads the drawing as `drawmesh-<name>.png` or `.svg`; a failure is a console warning.
+pub fn download_drawing(doc: &Document, format: Format, name: &str) {
+    match format {
+        Format::Png => {
+            let canvas = match png_canvas(doc) {
+                Ok(canvas) => canvas,
+                Err(err) => return web_sys::console::warn_2(&"PNG export failed:".into(), &err),
+            };
+            let name = format!("drawmesh-{name}.png");
+            wasm_bindgen_futures::spawn_local(async move {
+                let done = match png_blob(canvas).await {
+                    Ok(blob) => download(&blob, &name),
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = done {
+                    web_sys::console::warn_2(&"PNG export failed:".into(), &err);
+                }
+            });
+        }
+        Format::Svg => {
+            let name = format!("drawmesh-{name}.svg");
+            if let Err(err) = svg_blob(doc).and_then(|blob| download(&blob, &name)) {
+                web_sys::console::warn_2(&"SVG export failed:".into(), &err);
+            }
+        }
+    }
+}

@@ -20,6 +20,7 @@
 //! - [`storage`]: the room's drawing saved in IndexedDB: append-only records, compaction, the
 //!   move out of the old `localStorage` copy, persistence requested.
 //! - [`export`]: PNG and SVG downloads of the drawing.
+//! - [`location`]: the room, my name and `?ice=relay`, from the page's address.
 //! - [`signaling`]: the server side of the conversation: access token, config, the SSE stream,
 //!   join, relay POSTs.
 //! - [`mesh`]: one `RTCPeerConnection` per peer with a reliable `drawing` channel and an
@@ -35,6 +36,7 @@ pub mod canvas;
 pub mod dom;
 pub mod export;
 pub mod gestures;
+pub mod location;
 pub mod mailbox;
 pub mod mesh;
 pub mod presence;
