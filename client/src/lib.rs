@@ -6,29 +6,17 @@
 //! version vectors and each sends what the other lacks, so everybody converges on one drawing.
 //!
 //! Module map:
-//! - [`app`]: wires the pieces together for one page: who I am, which room, the session's life,
-//!   keyboard shortcuts, the animation frame, saving.
-//! - [`ui`]: the menubar (tools, width, palette and custom colour, undo/redo, clear, export,
-//!   zoom, my name, peers present, status), the text input and the clear dialog.
-//! - [`tools`]: the drawing tools and the sizes they derive from the width slider.
-//! - [`canvas`]: the HiDPI `<canvas>`, the one painting code for screen and export, and the pen
-//!   input on a canvas.
-//! - [`gestures`]: wheel and pinch zoom, middle-button and two-finger pan, hover.
-//! - [`board`]: my replica on its canvas: tools make ops, peers' ops are checked and integrated,
-//!   a committed layer plus a per-frame active layer paint them, sync replies are cut.
-//! - [`presence`]: peers' colours and their live cursors over the canvas.
-//! - [`storage`]: the room's drawing saved in IndexedDB: append-only records, compaction, the
-//!   move out of the old `localStorage` copy, persistence requested.
-//! - [`export`]: PNG and SVG downloads of the drawing.
+//! - [`app`]: one page's parts and the wiring between them: who gets which message.
+//! - [`mailbox`]: every callback posts a message; one pump hands them to the app in order.
 //! - [`location`]: the room, my name and `?ice=relay`, from the page's address.
-//! - [`signaling`]: the server side of the conversation: access token, config, the SSE stream,
-//!   join, relay POSTs.
-//! - [`mesh`]: one `RTCPeerConnection` per peer with a reliable `drawing` channel and an
-//!   unreliable `cursors` channel, ICE queueing, paced sending. Each peer owns its callbacks and
-//!   drops them when it leaves.
-//! - [`mailbox`]: callbacks post messages; one pump hands them to the app, in order.
-//! - [`dom`]: window and document access; event listeners and timeouts owned by a handle.
-//! - [`wire`]: JSON encoding and decoding, in one place.
+//! - [`session`]: signing in, the stream, token renewal, signing in again with back-off.
+//! - [`peers`]: my ops and cursor out, peers' messages in, hellos and syncs, who is here.
+//! - [`input`]: pen, gestures, shortcuts, tools and the text tool, turned into ops.
+//! - [`scheduler`]: one paint per animation frame; saving after changes, loading at start.
+//! - [`board`]: my replica (model), its canvas layers (renderer), the tools' state machine.
+//! - [`mesh`] and [`signaling`]: peer connections and their channels; the server's API.
+//! - [`canvas`], [`gestures`], [`ui`], [`presence`], [`storage`], [`export`], [`tools`],
+//!   [`dom`], [`wire`]: the browser's canvas, pointer, page, IndexedDB and JSON, wrapped.
 
 pub mod app;
 pub mod board;
@@ -36,10 +24,14 @@ pub mod canvas;
 pub mod dom;
 pub mod export;
 pub mod gestures;
+pub mod input;
 pub mod location;
 pub mod mailbox;
 pub mod mesh;
+pub mod peers;
 pub mod presence;
+pub mod scheduler;
+pub mod session;
 pub mod signaling;
 pub mod storage;
 pub mod tools;
