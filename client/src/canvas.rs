@@ -16,7 +16,7 @@ use shared::geometry::{Point, normalize_pressure, pressure_width};
 use shared::pointer::{Arbiter, PointerKind, Press};
 use shared::shapes::{ellipse_outline, text_height};
 use shared::view::View;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::f64::consts::TAU;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -267,15 +267,12 @@ pub struct PointerInput {
 }
 
 impl PointerInput {
-    /// Starts listening on `element`; `on_input` hears every [`PenInput`].
-    pub fn attach(element: &HtmlCanvasElement, on_input: impl FnMut(PenInput) + 'static) -> Self {
-        let on_input = RefCell::new(on_input);
+    /// Starts listening on `element`; `on_input` hears every [`PenInput`]. It is an `Fn`, so an
+    /// event that arrives while it runs (one it caused) reaches it too, rather than being lost.
+    pub fn attach(element: &HtmlCanvasElement, on_input: impl Fn(PenInput) + 'static) -> Self {
         let arbiter = Cell::new(Arbiter::default());
         let element_at = element.clone();
-        let emit = move |input: PenInput| match on_input.try_borrow_mut() {
-            Ok(mut on_input) => on_input(input),
-            Err(_) => web_sys::console::warn_1(&"pen input re-entered; dropped".into()),
-        };
+        let emit = on_input;
         let handle = Rc::new(move |e: &Event| {
             let Some(e) = e.dyn_ref::<PointerEvent>() else {
                 return;

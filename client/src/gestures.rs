@@ -48,17 +48,10 @@ pub struct Gestures {
 }
 
 impl Gestures {
-    /// Starts listening on `element`; `on_gesture` hears every [`Gesture`].
-    pub fn attach(element: &HtmlCanvasElement, on_gesture: impl FnMut(Gesture) + 'static) -> Self {
-        let on_gesture = Rc::new(RefCell::new(on_gesture));
-        let emit = {
-            let on_gesture = on_gesture.clone();
-            move |g: Gesture| match on_gesture.try_borrow_mut() {
-                Ok(mut on_gesture) => on_gesture(g),
-                Err(_) => web_sys::console::warn_1(&"gesture re-entered; dropped".into()),
-            }
-        };
-        let emit = Rc::new(emit);
+    /// Starts listening on `element`; `on_gesture` hears every [`Gesture`]. It is an `Fn`, so a
+    /// gesture that arrives while it runs (one it caused) reaches it too, rather than being lost.
+    pub fn attach(element: &HtmlCanvasElement, on_gesture: impl Fn(Gesture) + 'static) -> Self {
+        let emit = Rc::new(on_gesture);
         let state = Rc::new(RefCell::new(State::default()));
         let at = {
             let element = element.clone();
@@ -107,9 +100,9 @@ impl Gestures {
                     return;
                 };
                 let (id, p) = (e.pointer_id(), at(e));
-                let Ok(mut state) = state.try_borrow_mut() else {
-                    return;
-                };
+                // Never borrowed twice: it is released before every `emit`, and nothing done
+                // while it is held fires a pointer event.
+                let mut state = state.borrow_mut();
                 match e.type_().as_str() {
                     "pointerdown" if e.pointer_type() == "pen" => {
                         // A palm that landed first stops counting as fingers.
