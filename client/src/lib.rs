@@ -14,9 +14,8 @@
 //! - [`input`]: pen, gestures, shortcuts, tools and the text tool, turned into ops.
 //! - [`scheduler`]: one paint per animation frame; saving after changes, loading at start.
 //! - [`board`]: my replica (model), its canvas layers (renderer), the tools' state machine.
-//! - [`mesh`] and [`signaling`]: peer connections and their channels; the server's API.
-//! - [`canvas`], [`gestures`], [`ui`], [`presence`], [`storage`], [`export`], [`tools`],
-//!   [`dom`], [`wire`]: the browser's canvas, pointer, page, IndexedDB and JSON, wrapped.
+//! - The browser, wrapped: [`mesh`] (WebRTC), [`signaling`] (the server's API), [`storage`],
+//!   [`canvas`], [`gestures`], [`ui`], [`presence`], [`export`], [`tools`], [`dom`], [`wire`].
 
 pub mod app;
 pub mod board;
