@@ -109,24 +109,29 @@ pub struct Pump<S, M> {
 
 impl<S: 'static, M: 'static> Pump<S, M> {
     /// A pump whose state `make` builds, given the mailbox its callbacks post to; `handle`
-    /// takes each message.
+    /// takes each message. (`make` runs before the pump exists: it builds, and posts nothing.)
     pub fn new(make: impl FnOnce(Mailbox<M>) -> S, handle: fn(&mut S, M)) -> Rc<Self> {
-        Rc::new_cyclic(|me: &Weak<Self>| {
-            let me = me.clone();
-            let mailbox = Mailbox {
-                post: Rc::new(move |message| {
-                    if let Some(pump) = me.upgrade() {
-                        pump.post(message);
-                    }
-                }),
-            };
-            Pump {
-                queue: RefCell::new(VecDeque::new()),
-                running: Cell::new(false),
-                state: RefCell::new(make(mailbox)),
-                handle,
-            }
+        Rc::new_cyclic(|me: &Weak<Self>| Pump {
+            queue: RefCell::new(VecDeque::new()),
+            running: Cell::new(false),
+            state: RefCell::new(make(Self::mailbox_of(me.clone()))),
+            handle,
         })
+    }
+
+    /// Where to post to this pump.
+    pub fn mailbox(self: &Rc<Self>) -> Mailbox<M> {
+        Self::mailbox_of(Rc::downgrade(self))
+    }
+
+    fn mailbox_of(pump: Weak<Self>) -> Mailbox<M> {
+        Mailbox {
+            post: Rc::new(move |message| {
+                if let Some(pump) = pump.upgrade() {
+                    pump.post(message);
+                }
+            }),
+        }
     }
 
     /// Queues `message`; unless the pump is running already (this is a callback it caused),

@@ -7,6 +7,7 @@
 mod board;
 mod export;
 mod input;
+mod mailbox;
 mod mesh;
 mod signing_cost;
 mod storage;
