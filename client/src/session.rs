@@ -244,7 +244,7 @@ impl SessionLife {
         ui.set_username(&access.user.username);
         self.me = Some(access.user);
         let session = Session::new(&access.token);
-        let config = self.fetch_ice(&session, Event::Configured);
+        let config = fetch_ice(&self.mailbox, &session, self.relay_only, Event::Configured);
         self.phase = Phase::Configuring {
             session,
             token: access.token,
@@ -253,31 +253,14 @@ impl SessionLife {
         finished
     }
 
-    /// The ICE settings for `session`'s connections: the server's ICE servers with our TURN
-    /// credentials, and `?ice=relay` if the page asked for relayed candidates only. Posted as
-    /// `then` while the returned task lives.
-    fn fetch_ice(&self, session: &Session, then: fn(IceSettings) -> Event) -> Task {
-        let (session, relay_only, mailbox) =
-            (session.clone(), self.relay_only, self.mailbox.clone());
-        Task::spawn(&self.mailbox, async move {
-            let config = session.config().await.unwrap_or_else(|err| {
-                // Host candidates alone still connect peers on one network.
-                dom::warn(&format!(
-                    "no ICE configuration ({err}); using host candidates only"
-                ));
-                ClientConfig::default()
-            });
-            mailbox.post(Event::ServerKey(config.cert_key));
-            then(IceSettings { config, relay_only })
-        })
-    }
-
     /// Builds the mesh and opens the stream.
     fn go_live(&mut self, ice: IceSettings, ui: &Ui) {
-        let Phase::Configuring { session, token, .. } =
-            std::mem::replace(&mut self.phase, Phase::Idle)
-        else {
-            return;
+        let (session, token) = match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Configuring { session, token, .. } => (session, token),
+            other => {
+                self.phase = other;
+                return;
+            }
         };
         let mesh = self.new_mesh(&ice, &session);
         match open_stream(&mut self.next_stream, &self.mailbox, &session) {
@@ -451,11 +434,13 @@ impl SessionLife {
                 live.retiring = Some((old, live.stream_no));
                 live.stream_no = stream_no;
                 live.schedule_renewal(&access.token, &self.mailbox);
-                let session = live.session.clone();
-                let ice = self.fetch_ice(&session, Event::IceRenewed);
-                if let Phase::Live(live) = &mut self.phase {
-                    live.renewing_ice = Some(ice);
-                }
+                // TURN credentials end with the token they came with: renew them too.
+                live.renewing_ice = Some(fetch_ice(
+                    &self.mailbox,
+                    &live.session,
+                    self.relay_only,
+                    Event::IceRenewed,
+                ));
             }
             Err(err) => {
                 dom::warn(&format!(
@@ -487,6 +472,29 @@ impl Live {
             failures,
         };
     }
+}
+
+/// Fetches the ICE settings for `session`'s connections: the server's ICE servers with our TURN
+/// credentials, and `?ice=relay` if the page asked for relayed candidates only. Posted as `then`
+/// while the returned task lives.
+fn fetch_ice(
+    mailbox: &Mailbox<Event>,
+    session: &Session,
+    relay_only: bool,
+    then: fn(IceSettings) -> Event,
+) -> Task {
+    let (session, to) = (session.clone(), mailbox.clone());
+    Task::spawn(mailbox, async move {
+        let config = session.config().await.unwrap_or_else(|err| {
+            // Host candidates alone still connect peers on one network.
+            dom::warn(&format!(
+                "no ICE configuration ({err}); using host candidates only"
+            ));
+            ClientConfig::default()
+        });
+        to.post(Event::ServerKey(config.cert_key));
+        then(IceSettings { config, relay_only })
+    })
 }
 
 /// Opens a stream for `session`, numbered; its events are posted as [`Event::Stream`].
