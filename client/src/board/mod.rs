@@ -1,14 +1,15 @@
 //! The board: my replica of the drawing on its canvas, in parts that data crosses one way.
 //!
 //! - `model`: the replica and the ledger. My ops are made, chained and signed there (with a key
-//!   made for this page load), peers' ops integrated there once `receive` has checked them; each
-//!   change comes back as the [`Changes`] it made.
+//!   made for this page load) and peers' ops integrated; each change comes back as the
+//!   [`Changes`] it made.
+//! - `receive`: what a peer sends, checked before any of it reaches the model.
+//! - `pen`: the tools' state machine, turning presses, drags and releases into ops.
 //! - `render`: the canvas and its layers, painting what the model reports as changed, seen
 //!   through the view. It reads the model and never changes it.
-//! - `pen`: the tools' state machine, turning presses, drags and releases into ops.
 //!
-//! Every change to the model goes through `Board::absorb` to the renderer, so the two cannot
-//! disagree about what is on screen.
+//! Every change the model makes goes straight on to the renderer, so the two cannot disagree
+//! about what is on screen.
 
 mod model;
 mod pen;
@@ -25,9 +26,11 @@ use render::Renderer;
 use shared::PeerId;
 use shared::color::Color;
 use shared::document::{Changes, Document, Op, OpKind, Replica, VersionVector};
+use shared::geometry::Point;
 use shared::signing::{Certificate, Keypair, Ledger, Proof, PublicKey, SignedBatch};
 use shared::sync::ChannelMessage;
 use shared::view::View;
+use wasm_bindgen::JsValue;
 
 /// The model, its renderer and the pen.
 pub struct Board {
@@ -50,14 +53,11 @@ impl Board {
 
     /// Makes an op of mine and shows it.
     fn perform(&mut self, kind: OpKind) -> Op {
-        let (op, changes) = self.model.perform(kind);
-        self.absorb(changes);
-        op
+        pen::perform(kind, &mut self.model, &mut self.renderer)
     }
 
-    /// Takes what integrating ops changed: the model notes it, the renderer paints it.
+    /// Shows what integrating ops changed.
     fn absorb(&mut self, changes: Changes) {
-        self.model.note(&changes);
         self.renderer.absorb(changes, self.model.doc());
     }
 
@@ -135,9 +135,31 @@ impl Board {
 
     /// Picks the tool (a drag in progress ends first; returns its ops).
     pub fn set_tool(&mut self, tool: Tool) -> Vec<Op> {
-        let out = self.pen(PenInput::Up);
+        let ops = self.pen(PenInput::Up);
         self.pen.tool = tool;
-        out
+        ops
+    }
+
+    /// Applies local pointer input (screen coordinates) with the current tool; returns the ops
+    /// to broadcast.
+    pub fn pen(&mut self, input: PenInput) -> Vec<Op> {
+        self.pen.pen(input, &mut self.model, &mut self.renderer)
+    }
+
+    /// Starts a pan (space + drag) at a screen point instead of drawing.
+    pub fn start_pan(&mut self, at: Point) -> Vec<Op> {
+        self.pen.start_pan(at, &mut self.model, &mut self.renderer)
+    }
+
+    /// Adds a text element with its top-left at a screen point; `None` for blank text.
+    pub fn add_text(&mut self, at: (f32, f32), text: &str) -> Option<Op> {
+        self.pen
+            .add_text(at, text, &mut self.model, &mut self.renderer)
+    }
+
+    /// The font size text gets now, in screen pixels (for the text input).
+    pub fn text_screen_size(&self) -> f32 {
+        self.pen.text_screen_size(self.renderer.view().zoom)
     }
 
     /// The colour for new elements.
@@ -265,6 +287,29 @@ impl Board {
         elsewhere: impl Fn(&PeerId) -> bool,
     ) -> Vec<SignedBatch> {
         self.model.sync_reply(have, elsewhere)
+    }
+
+    /// Takes data that arrived on `from`'s channel: checks it, integrates what it may, and
+    /// says what else it asks for. `in_room` tells the peers present (from signaling).
+    ///
+    /// This is exactly what the channels' `onmessage` does, so tests feed it what a peer could.
+    pub fn receive(
+        &mut self,
+        from: &PeerId,
+        data: &JsValue,
+        in_room: impl Fn(&PeerId) -> bool,
+    ) -> Result<Received, ReceiveError> {
+        receive::receive(&mut self.model, &mut self.renderer, from, data, in_room)
+    }
+
+    /// Checks a peer's JSON text and acts on it (see [`Board::receive`]).
+    pub fn receive_text(
+        &mut self,
+        from: &PeerId,
+        text: &str,
+        in_room: impl Fn(&PeerId) -> bool,
+    ) -> Result<Received, ReceiveError> {
+        receive::receive_text(&mut self.model, &mut self.renderer, from, text, in_room)
     }
 
     /// Integrates ops from storage, with the proofs and certificates saved beside them: each op

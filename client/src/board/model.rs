@@ -85,24 +85,27 @@ impl Model {
         let kind = self.ledger.mark(&self.replica.doc, &self.replica.me, kind);
         let (op, changes) = self.replica.perform(kind);
         self.ledger.record_mine(&op, &self.key);
+        self.note(&changes);
         (op, changes)
     }
 
     pub(super) fn undo(&mut self) -> Option<(Op, Changes)> {
         let (op, changes) = self.replica.undo()?;
         self.ledger.record_mine(&op, &self.key);
+        self.note(&changes);
         Some((op, changes))
     }
 
     pub(super) fn redo(&mut self) -> Option<(Op, Changes)> {
         let (op, changes) = self.replica.redo()?;
         self.ledger.record_mine(&op, &self.key);
+        self.note(&changes);
         Some((op, changes))
     }
 
     /// Takes note of what integrating ops changed: the document changed, the visible count
     /// may have.
-    pub(super) fn note(&mut self, changes: &Changes) {
+    fn note(&mut self, changes: &Changes) {
         if changes.integrated > 0 {
             self.changed = true;
         }
@@ -181,7 +184,9 @@ impl Model {
         for cert in certs {
             self.ledger.remember(cert);
         }
-        self.ledger.load(&mut self.replica.doc, ops, proofs)
+        let changes = self.ledger.load(&mut self.replica.doc, ops, proofs);
+        self.note(&changes);
+        changes
     }
 
     /// Learns a peer's certificate (from its hello).
@@ -199,8 +204,11 @@ impl Model {
         proofs: Vec<Proof>,
         certs: Vec<Certificate>,
     ) -> Admission {
-        self.ledger
-            .admit(&mut self.replica.doc, from, ops, proofs, certs)
+        let admission = self
+            .ledger
+            .admit(&mut self.replica.doc, from, ops, proofs, certs);
+        self.note(&admission.changes);
+        admission
     }
 
     /// Forgets what senders no longer in the room had waiting.

@@ -1,8 +1,10 @@
 //! The pen: the drawing tools as a state machine. A press starts a drag (a stroke, a shape, an
-//! erase, a pan), moves extend it, a release ends it; each step says which ops it made. Points
-//! arrive in screen coordinates and become world points through the renderer's view.
+//! erase, a pan), moves extend it, a release ends it; each step makes its ops on the model, hands
+//! what they changed to the renderer, and returns them. Points arrive in screen coordinates and
+//! become world points through the renderer's view.
 
-use super::Board;
+use super::model::Model;
+use super::render::Renderer;
 use crate::canvas::PenInput;
 use crate::tools::{DEFAULT_WIDTH, ERASER_RADIUS, Tool, clamp_width, text_size};
 use shared::PeerId;
@@ -59,11 +61,6 @@ impl Pen {
         }
     }
 
-    /// True while a shape is dragged out: its preview is on screen.
-    fn drags_shape(&self) -> bool {
-        matches!(self.drag, Some(Drag::Shape { .. }))
-    }
-
     /// The shape being dragged, as the element it would add.
     pub(super) fn preview(&self, me: &PeerId) -> Option<Element> {
         let Some(Drag::Shape { tool, from, to }) = &self.drag else {
@@ -83,76 +80,95 @@ impl Pen {
     }
 }
 
-impl Board {
+impl Pen {
     /// Applies local pointer input (screen coordinates) with the current tool; returns the ops
-    /// to broadcast.
-    pub fn pen(&mut self, input: PenInput) -> Vec<Op> {
+    /// made.
+    pub(super) fn pen(
+        &mut self,
+        input: PenInput,
+        model: &mut Model,
+        out: &mut Renderer,
+    ) -> Vec<Op> {
         match input {
             PenInput::Down(p) => {
-                let mut out = self.pen(PenInput::Up);
-                out.extend(self.press(p));
-                out
+                let mut ops = self.pen(PenInput::Up, model, out);
+                ops.extend(self.press(p, model, out));
+                ops
             }
-            PenInput::Move(points) => self.drag_to(&points),
-            PenInput::Up => self.release(),
+            PenInput::Move(points) => self.drag_to(&points, model, out),
+            PenInput::Up => self.release(model, out),
         }
     }
 
     /// Starts a pan (space + drag) at a screen point instead of drawing.
-    pub fn start_pan(&mut self, at: Point) -> Vec<Op> {
-        let out = self.pen(PenInput::Up);
-        self.pen.drag = Some(Drag::Pan(at.x, at.y));
-        out
+    pub(super) fn start_pan(
+        &mut self,
+        at: Point,
+        model: &mut Model,
+        out: &mut Renderer,
+    ) -> Vec<Op> {
+        let ops = self.pen(PenInput::Up, model, out);
+        self.drag = Some(Drag::Pan(at.x, at.y));
+        ops
     }
 
     /// Adds a text element with its top-left at a screen point; `None` for blank text.
-    pub fn add_text(&mut self, at: (f32, f32), text: &str) -> Option<Op> {
+    pub(super) fn add_text(
+        &self,
+        at: (f32, f32),
+        text: &str,
+        model: &mut Model,
+        out: &mut Renderer,
+    ) -> Option<Op> {
         let text: String = text.trim().chars().take(MAX_TEXT_CHARS).collect();
         if text.is_empty() {
             return None;
         }
-        let at = self.world(Point::new(at.0, at.1, 0.5));
-        let (color, width) = (self.pen.color, self.pen.width);
-        Some(self.perform(OpKind::Add {
-            shape: Shape::Text {
-                at,
-                text,
-                size: text_size(width),
+        let at = world(out, Point::new(at.0, at.1, 0.5));
+        Some(perform(
+            OpKind::Add {
+                shape: Shape::Text {
+                    at,
+                    text,
+                    size: text_size(self.width),
+                },
+                color: self.color,
+                width: self.width,
             },
-            color,
-            width,
-        }))
+            model,
+            out,
+        ))
     }
 
-    /// The font size text gets now, in screen pixels (for the text input).
-    pub fn text_screen_size(&self) -> f32 {
-        text_size(self.pen.width) * self.renderer.view().zoom
+    /// The font size text gets now, in screen pixels, at `zoom` (for the text input).
+    pub(super) fn text_screen_size(&self, zoom: f32) -> f32 {
+        text_size(self.width) * zoom
     }
 
-    fn press(&mut self, p: Point) -> Vec<Op> {
-        let w = self.world(p);
-        let (color, width) = (self.pen.color, self.pen.width);
-        match self.pen.tool {
+    fn press(&mut self, p: Point, model: &mut Model, out: &mut Renderer) -> Vec<Op> {
+        let w = world(out, p);
+        match self.tool {
             Tool::Pen => {
-                let op = self.perform(OpKind::Add {
+                let add = OpKind::Add {
                     shape: Shape::Stroke { points: vec![w] },
-                    color,
-                    width,
-                });
-                self.pen.drag = Some(Drag::Stroke(op.seq));
+                    color: self.color,
+                    width: self.width,
+                };
+                let op = perform(add, model, out);
+                self.drag = Some(Drag::Stroke(op.seq));
                 vec![op]
             }
             Tool::Eraser => {
-                self.pen.drag = Some(Drag::Erase(HashSet::new()));
-                self.erase_at(&[p])
+                self.drag = Some(Drag::Erase(HashSet::new()));
+                self.erase_at(&[p], model, out)
             }
             Tool::Line | Tool::Rect | Tool::Ellipse => {
-                self.pen.drag = Some(Drag::Shape {
-                    tool: self.pen.tool,
+                self.drag = Some(Drag::Shape {
+                    tool: self.tool,
                     from: w,
                     to: w,
                 });
-                self.renderer.redraw();
+                out.redraw();
                 Vec::new()
             }
             // Text is typed into an input the app opens; see `add_text`.
@@ -160,73 +176,74 @@ impl Board {
         }
     }
 
-    fn drag_to(&mut self, points: &[Point]) -> Vec<Op> {
+    fn drag_to(&mut self, points: &[Point], model: &mut Model, out: &mut Renderer) -> Vec<Op> {
         let Some(last) = points.last().copied() else {
             return Vec::new();
         };
-        match &mut self.pen.drag {
+        match &mut self.drag {
             Some(Drag::Stroke(element)) => {
                 let element = *element;
-                let world: Vec<Point> = points.iter().map(|p| self.world(*p)).collect();
+                let world: Vec<Point> = points.iter().map(|p| world(out, *p)).collect();
                 world
                     .chunks(MAX_POINTS_PER_OP)
                     .map(|chunk| {
-                        self.perform(OpKind::Extend {
+                        let extend = OpKind::Extend {
                             element,
                             points: chunk.to_vec(),
-                        })
+                        };
+                        perform(extend, model, out)
                     })
                     .collect()
             }
-            Some(Drag::Shape { .. }) => {
-                let w = self.world(last);
-                if let Some(Drag::Shape { to, .. }) = &mut self.pen.drag {
-                    *to = w;
-                }
-                self.renderer.redraw();
+            Some(Drag::Shape { to, .. }) => {
+                *to = world(out, last);
+                out.redraw();
                 Vec::new()
             }
-            Some(Drag::Erase(_)) => self.erase_at(points),
+            Some(Drag::Erase(_)) => self.erase_at(points, model, out),
             Some(Drag::Pan(x, y)) => {
                 let (dx, dy) = (last.x - *x, last.y - *y);
-                self.pen.drag = Some(Drag::Pan(last.x, last.y));
-                let mut view = self.renderer.view();
+                self.drag = Some(Drag::Pan(last.x, last.y));
+                let mut view = out.view();
                 view.pan_by(dx, dy);
-                self.renderer.set_view(view);
+                out.set_view(view);
                 Vec::new()
             }
             None => Vec::new(),
         }
     }
 
-    fn release(&mut self) -> Vec<Op> {
-        if self.pen.drags_shape() {
-            self.renderer.redraw();
-        }
-        match self.pen.drag.take() {
-            Some(Drag::Stroke(element)) => vec![self.perform(OpKind::Finish { element })],
-            Some(Drag::Shape { tool, from, to }) => match shape_of(tool, from, to) {
-                Some(shape) => vec![self.perform(OpKind::Add {
-                    shape,
-                    color: self.pen.color,
-                    width: self.pen.width,
-                })],
-                None => Vec::new(),
-            },
+    fn release(&mut self, model: &mut Model, out: &mut Renderer) -> Vec<Op> {
+        match self.drag.take() {
+            Some(Drag::Stroke(element)) => vec![perform(OpKind::Finish { element }, model, out)],
+            Some(Drag::Shape { tool, from, to }) => {
+                out.redraw();
+                match shape_of(tool, from, to) {
+                    Some(shape) => {
+                        let add = OpKind::Add {
+                            shape,
+                            color: self.color,
+                            width: self.width,
+                        };
+                        vec![perform(add, model, out)]
+                    }
+                    None => Vec::new(),
+                }
+            }
             _ => Vec::new(),
         }
     }
 
     /// Erases every visible element the eraser touches at these screen points and did not
     /// already erase in this drag: one `erase` op, or none.
-    fn erase_at(&mut self, points: &[Point]) -> Vec<Op> {
-        let radius = ERASER_RADIUS / self.renderer.view().zoom;
-        let world: Vec<Point> = points.iter().map(|p| self.world(*p)).collect();
-        let Some(Drag::Erase(erased)) = &mut self.pen.drag else {
+    fn erase_at(&mut self, points: &[Point], model: &mut Model, out: &mut Renderer) -> Vec<Op> {
+        let radius = ERASER_RADIUS / out.view().zoom;
+        let world: Vec<Point> = points.iter().map(|p| world(out, *p)).collect();
+        let Some(Drag::Erase(erased)) = &mut self.drag else {
             return Vec::new();
         };
         let mut targets = Vec::new();
-        for element in self.model.doc().visible() {
+        for element in model.doc().visible() {
             if !erased.contains(&element.id)
                 && world.iter().any(|p| hits(element, p.x, p.y, radius))
             {
@@ -237,15 +254,22 @@ impl Board {
             return Vec::new();
         }
         erased.extend(targets.iter().cloned());
-        vec![self.perform(OpKind::erase(targets))]
+        vec![perform(OpKind::erase(targets), model, out)]
     }
+}
 
-    /// A screen point (CSS pixels on the canvas) as a world point, kept to 1/16 of a unit like
-    /// the pointer input (short on the wire, exact in binary).
-    fn world(&self, p: Point) -> Point {
-        let (x, y) = self.renderer.view().to_world(p.x, p.y);
-        Point::new(quantize(x), quantize(y), p.pressure)
-    }
+/// Makes an op of mine and shows it.
+pub(super) fn perform(kind: OpKind, model: &mut Model, out: &mut Renderer) -> Op {
+    let (op, changes) = model.perform(kind);
+    out.absorb(changes, model.doc());
+    op
+}
+
+/// A screen point (CSS pixels on the canvas) as a world point through the renderer's view,
+/// kept to 1/16 of a unit like the pointer input (short on the wire, exact in binary).
+fn world(out: &Renderer, p: Point) -> Point {
+    let (x, y) = out.view().to_world(p.x, p.y);
+    Point::new(quantize(x), quantize(y), p.pressure)
 }
 
 /// The shape a two-corner tool makes between two world points; `None` for a zero-size drag.

@@ -5,7 +5,8 @@
 //! [`accept_op`] allows its author to reach us through that peer, and only integrated when the
 //! ledger finds it signed by its author (see [`shared::signing`]).
 
-use super::Board;
+use super::model::Model;
+use super::render::Renderer;
 use crate::wire;
 use shared::PeerId;
 use shared::color::Color;
@@ -59,99 +60,96 @@ pub enum Received {
     },
 }
 
-impl Board {
-    /// Takes data that arrived on `from`'s channel: checks it, integrates what it may, and
-    /// says what else it asks for. `in_room` tells the peers present (from signaling).
-    ///
-    /// This is exactly what the channels' `onmessage` does, so tests feed it what a peer could.
-    pub fn receive(
-        &mut self,
-        from: &PeerId,
-        data: &JsValue,
-        in_room: impl Fn(&PeerId) -> bool,
-    ) -> Result<Received, ReceiveError> {
-        let Some(text) = data.dyn_ref::<js_sys::JsString>() else {
-            return Err(ReceiveError::NotText);
-        };
-        // A UTF-8 encoding is never shorter than the UTF-16 one, so a string over the limit in
-        // UTF-16 units is over it in bytes too: refuse it before copying it into wasm memory.
-        let units = text.length() as usize;
-        if units > MAX_MESSAGE_BYTES {
-            return Err(ReceiveError::Rejected(MessageError::TooLarge(units)));
-        }
-        self.receive_text(from, &String::from(text), in_room)
+/// Takes data that arrived on `from`'s channel (see [`Board::receive`](super::Board::receive)).
+pub(super) fn receive(
+    model: &mut Model,
+    out: &mut Renderer,
+    from: &PeerId,
+    data: &JsValue,
+    in_room: impl Fn(&PeerId) -> bool,
+) -> Result<Received, ReceiveError> {
+    let Some(text) = data.dyn_ref::<js_sys::JsString>() else {
+        return Err(ReceiveError::NotText);
+    };
+    // A UTF-8 encoding is never shorter than the UTF-16 one, so a string over the limit in
+    // UTF-16 units is over it in bytes too: refuse it before copying it into wasm memory.
+    let units = text.length() as usize;
+    if units > MAX_MESSAGE_BYTES {
+        return Err(ReceiveError::Rejected(MessageError::TooLarge(units)));
     }
+    receive_text(model, out, from, &String::from(text), in_room)
+}
 
-    /// Checks a peer's JSON text and acts on it (see [`Board::receive`]).
-    pub fn receive_text(
-        &mut self,
-        from: &PeerId,
-        text: &str,
-        in_room: impl Fn(&PeerId) -> bool,
-    ) -> Result<Received, ReceiveError> {
-        ChannelMessage::check_size(text.len()).map_err(ReceiveError::Rejected)?;
-        let message: ChannelMessage = wire::decode(text)
-            .map_err(|why| ReceiveError::Rejected(MessageError::Malformed(why)))?;
-        message.validate().map_err(ReceiveError::Rejected)?;
-        Ok(match message {
-            ChannelMessage::Hello { have, cert } => {
-                match cert {
-                    Some(cert) if cert.peer == *from => {
-                        if let Err(why) = self.model.learn(&cert) {
-                            crate::dom::warn(&format!("{from}'s certificate refused: {why}"));
-                        }
+/// Checks a peer's JSON text and acts on it.
+pub(super) fn receive_text(
+    model: &mut Model,
+    out: &mut Renderer,
+    from: &PeerId,
+    text: &str,
+    in_room: impl Fn(&PeerId) -> bool,
+) -> Result<Received, ReceiveError> {
+    ChannelMessage::check_size(text.len()).map_err(ReceiveError::Rejected)?;
+    let message: ChannelMessage =
+        wire::decode(text).map_err(|why| ReceiveError::Rejected(MessageError::Malformed(why)))?;
+    message.validate().map_err(ReceiveError::Rejected)?;
+    Ok(match message {
+        ChannelMessage::Hello { have, cert } => {
+            match cert {
+                Some(cert) if cert.peer == *from => {
+                    if let Err(why) = model.learn(&cert) {
+                        crate::dom::warn(&format!("{from}'s certificate refused: {why}"));
                     }
-                    Some(_) => crate::dom::warn(&format!("{from} sent someone else's certificate")),
-                    None => crate::dom::warn(&format!("{from} sent no certificate")),
                 }
-                Received::Hello(have)
+                Some(_) => crate::dom::warn(&format!("{from} sent someone else's certificate")),
+                None => crate::dom::warn(&format!("{from} sent no certificate")),
             }
-            ChannelMessage::Cursor { at, color } => Received::Cursor { at, color },
-            // The mesh answers pings itself; one that gets here means nothing.
-            ChannelMessage::Ping => Received::Ping,
-            ChannelMessage::Ops { ops, proofs, certs } => {
-                let before = ops.len();
-                let me = self.model.me();
-                let ops: Vec<Op> = ops
-                    .into_iter()
-                    .filter(|op| accept_op(me, from, &op.author, &in_room))
-                    .collect();
-                let mut dropped = before - ops.len();
-                if dropped > 0 {
-                    crate::dom::warn(&format!(
-                        "dropped {dropped} op(s) {from} may not hand over (their authors are \
+            Received::Hello(have)
+        }
+        ChannelMessage::Cursor { at, color } => Received::Cursor { at, color },
+        // The mesh answers pings itself; one that gets here means nothing.
+        ChannelMessage::Ping => Received::Ping,
+        ChannelMessage::Ops { ops, proofs, certs } => {
+            let before = ops.len();
+            let me = model.me();
+            let ops: Vec<Op> = ops
+                .into_iter()
+                .filter(|op| accept_op(me, from, &op.author, &in_room))
+                .collect();
+            let mut dropped = before - ops.len();
+            if dropped > 0 {
+                crate::dom::warn(&format!(
+                    "dropped {dropped} op(s) {from} may not hand over (their authors are \
                          here, or me)"
-                    ));
-                }
-                let admission = self.model.admit(from, ops, proofs, certs);
-                // One line per reason, however many authors: a message may name thousands.
-                let mut reasons: Vec<(&TrustError, usize, Vec<&PeerId>)> = Vec::new();
-                for (author, count, why) in &admission.refused {
-                    dropped += count;
-                    match reasons.iter_mut().find(|(w, _, _)| *w == why) {
-                        Some((_, n, authors)) => {
-                            *n += count;
-                            authors.push(author);
-                        }
-                        None => reasons.push((why, *count, vec![author])),
+                ));
+            }
+            let admission = model.admit(from, ops, proofs, certs);
+            // One line per reason, however many authors: a message may name thousands.
+            let mut reasons: Vec<(&TrustError, usize, Vec<&PeerId>)> = Vec::new();
+            for (author, count, why) in &admission.refused {
+                dropped += count;
+                match reasons.iter_mut().find(|(w, _, _)| *w == why) {
+                    Some((_, n, authors)) => {
+                        *n += count;
+                        authors.push(author);
                     }
-                }
-                for (why, count, authors) in reasons {
-                    let by = match authors.as_slice() {
-                        [one] => one.to_string(),
-                        many => format!("{} authors", many.len()),
-                    };
-                    crate::dom::warn(&format!("dropped {count} op(s) by {by} from {from}: {why}"));
-                }
-                let integrated = admission.changes.integrated;
-                self.absorb(admission.changes);
-                // A sync can carry the unfinished stroke of someone who left mid-stroke.
-                self.settle_live(&in_room);
-                Received::Ops {
-                    integrated,
-                    dropped,
+                    None => reasons.push((why, *count, vec![author])),
                 }
             }
-        })
-    }
+            for (why, count, authors) in reasons {
+                let by = match authors.as_slice() {
+                    [one] => one.to_string(),
+                    many => format!("{} authors", many.len()),
+                };
+                crate::dom::warn(&format!("dropped {count} op(s) by {by} from {from}: {why}"));
+            }
+            let integrated = admission.changes.integrated;
+            out.absorb(admission.changes, model.doc());
+            // A sync can carry the unfinished stroke of someone who left mid-stroke.
+            out.settle_live(model.me(), &in_room);
+            Received::Ops {
+                integrated,
+                dropped,
+            }
+        }
+    })
 }
