@@ -2,7 +2,7 @@
 // over the canvas, not in the menubar's flow, so a longer list cannot wrap the bar onto another
 // line and push the drawing down (it did at 1280 px when a second person arrived, under a pen
 // mid-stroke too). Checked at desktop and phone sizes, with a stroke in progress while the
-// room fills.
+// room fills; and a stroke drawn under the list draws.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -57,6 +57,17 @@ test('the canvas stays where it is while people join and leave', { timeout: 180_
     // The stroke lies under the path the pointer took on screen: from x 100 to 220, at y 60.
     const points = [100, 130, 160, 190, 220].map((x) => ({ x, y: 60 }));
     await waitForStroke(alice, { selector: '#board', points, color: INK });
+
+    // A stroke under the people list draws as anywhere else: the pills take no pointer events.
+    const pills = await alice.page.locator('#peers li').first().boundingBox();
+    const under = { x: pills.x + pills.width / 2 - box.x, y: pills.y + pills.height / 2 - box.y };
+    const before2 = await alice.page.evaluate(() => Number(document.body.dataset.elements));
+    await alice.page.mouse.move(box.x + under.x - 40, box.y + under.y);
+    await alice.page.mouse.down();
+    await alice.page.mouse.move(box.x + under.x + 40, box.y + under.y, { steps: 8 });
+    await alice.page.mouse.up();
+    await alice.waitFor((n) => Number(document.body.dataset.elements) === n, before2 + 1, 'the stroke under the pills');
+    await waitForStroke(alice, { selector: '#board', points: [under], color: INK });
 
     for (const u of arrivals) await u.close();
     await waitForPeers(alice, 1);
