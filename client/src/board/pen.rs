@@ -11,7 +11,6 @@ use shared::PeerId;
 use shared::color::Color;
 use shared::document::{Element, MAX_POINTS_PER_OP, MAX_TEXT_CHARS, Op, OpId, OpKind, Seq, Shape};
 use shared::geometry::Point;
-use shared::shapes::hits;
 use std::collections::HashSet;
 
 /// What the local pointer is doing on the canvas.
@@ -242,14 +241,16 @@ impl Pen {
         let Some(Drag::Erase(erased)) = &mut self.drag else {
             return Vec::new();
         };
-        let mut targets = Vec::new();
-        for element in model.doc().visible() {
-            if !erased.contains(&element.id)
-                && world.iter().any(|p| hits(element, p.x, p.y, radius))
-            {
-                targets.push(element.id.clone());
-            }
-        }
+        // Through the document's grid: only the elements near each point are tested.
+        let mut touched: Vec<(u64, &OpId)> = world
+            .iter()
+            .flat_map(|p| model.doc().hit(p.x, p.y, radius))
+            .filter(|e| !erased.contains(&e.id))
+            .map(|e| (e.lamport, &e.id))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let targets: Vec<OpId> = touched.into_iter().map(|(_, id)| id.clone()).collect();
         if targets.is_empty() {
             return Vec::new();
         }

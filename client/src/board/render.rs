@@ -11,8 +11,8 @@
 
 use crate::canvas::{Canvas, paint_element};
 use shared::PeerId;
-use shared::document::{Changes, Document, Element, OpId, Shape};
-use shared::shapes::{Bounds, bounds};
+use shared::document::{Changes, Document, Element, OpId};
+use shared::shapes::Bounds;
 use shared::view::View;
 use std::collections::BTreeSet;
 
@@ -126,8 +126,9 @@ impl Renderer {
         self.committed.clear();
         self.committed.set_view(&self.view);
         let ctx = self.committed.context();
-        // Only what the view shows: zoomed in on a large drawing, most elements are off screen.
-        // Text is always painted: its bounds are an estimate (fonts differ), not a promise.
+        // Only what the view shows, found through the document's grid (`shared::spatial`):
+        // zoomed in on a large drawing, most elements are off screen and never looked at. Text
+        // is always painted: its bounds are an estimate (fonts differ), not a promise.
         let (w, h) = self.committed.css_size();
         let (min_x, min_y) = self.view.to_world(0.0, 0.0);
         let (max_x, max_y) = self.view.to_world(w as f32, h as f32);
@@ -137,15 +138,15 @@ impl Renderer {
             max_x,
             max_y,
         };
+        // The top of what the layer holds: an element finished above it can be painted alone.
+        // Elements off screen are not on the layer, so they need not be under it.
         let mut top = None;
-        for element in doc.visible() {
+        for element in doc.visible_in(&shown) {
             if self.live.contains(&element.id) {
                 continue;
             }
             top = Some((element.lamport, element.id.clone()));
-            if matches!(element.shape, Shape::Text { .. }) || bounds(element).intersects(&shown) {
-                paint_element(ctx, element, 0);
-            }
+            paint_element(ctx, element, 0);
         }
         self.committed_top = top;
     }
