@@ -901,6 +901,29 @@ impl Document {
             .collect()
     }
 
+    /// The grid slots ([`crate::spatial::Slot`]) of the elements whose box meets `area`, bottom
+    /// to top, visible or not: for work spread over time (a repaint over several frames), which
+    /// cannot hold references into the document and checks visibility as it goes. A slot names
+    /// the same element for the document's life.
+    pub fn slots_in(&self, area: &Bounds) -> Vec<Slot> {
+        let mut slots = self.grid.query(area);
+        slots.retain(|&s| (s as usize) < self.slots.len());
+        slots.sort_unstable_by(|a, b| self.slots[*a as usize].cmp(&self.slots[*b as usize]));
+        slots
+    }
+
+    /// The element in grid slot `slot` (see [`Document::slots_in`]).
+    pub fn element_in(&self, slot: Slot) -> Option<&Element> {
+        self.slots
+            .get(slot as usize)
+            .and_then(|(_, id)| self.elements.get(id))
+    }
+
+    /// The grid slot of element `id`.
+    pub fn slot_of(&self, id: &OpId) -> Option<Slot> {
+        self.slot_of.get(id).copied()
+    }
+
     /// The visible elements an eraser of `radius` at `(x, y)` touches, bottom to top.
     pub fn hit(&self, x: f32, y: f32, radius: f32) -> Vec<&Element> {
         let near = Bounds {
@@ -1479,7 +1502,15 @@ mod tests {
                     .map(|e| e.id.clone())
                     .collect();
                 let found: Vec<OpId> = doc.visible_in(&area).iter().map(|e| e.id.clone()).collect();
-                prop_assert_eq!(found, scanned);
+                prop_assert_eq!(&found, &scanned);
+                let by_slot: Vec<OpId> = doc
+                    .slots_in(&area)
+                    .into_iter()
+                    .filter_map(|s| doc.element_in(s))
+                    .filter(|e| doc.is_visible(e))
+                    .map(|e| e.id.clone())
+                    .collect();
+                prop_assert_eq!(by_slot, scanned);
                 let hit: Vec<OpId> = doc.hit(x, y, 12.0).iter().map(|e| e.id.clone()).collect();
                 let scanned: Vec<OpId> = doc
                     .visible()

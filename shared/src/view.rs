@@ -41,6 +41,19 @@ impl View {
         ((wx - self.x) * self.zoom, (wy - self.y) * self.zoom)
     }
 
+    /// How a picture painted at view `painted` must be drawn to show this view: scaled by the
+    /// first number, then moved by the other two (screen pixels). While a large drawing is
+    /// repainted for a new view, frames show the old picture so, to follow a pan or a zoom at
+    /// once.
+    pub fn relative_to(&self, painted: &View) -> (f32, f32, f32) {
+        let scale = self.zoom / painted.zoom;
+        (
+            scale,
+            (painted.x - self.x) * self.zoom,
+            (painted.y - self.y) * self.zoom,
+        )
+    }
+
     /// Moves the drawing by a screen-pixel drag.
     pub fn pan_by(&mut self, dx: f32, dy: f32) {
         self.x -= dx / self.zoom;
@@ -66,6 +79,26 @@ impl View {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_old_picture_drawn_relative_to_the_new_view_lands_where_the_new_view_would_paint() {
+        let painted = View {
+            x: 100.0,
+            y: -40.0,
+            zoom: 1.5,
+        };
+        let mut now = painted;
+        now.zoom_at(300.0, 200.0, 2.5);
+        now.pan_by(-70.0, 35.0);
+        let (scale, dx, dy) = now.relative_to(&painted);
+        for (wx, wy) in [(0.0, 0.0), (250.0, 90.0), (-1000.0, 4000.0)] {
+            let (px, py) = painted.to_screen(wx, wy);
+            let (sx, sy) = now.to_screen(wx, wy);
+            assert!((px * scale + dx - sx).abs() < 1e-2, "x of ({wx}, {wy})");
+            assert!((py * scale + dy - sy).abs() < 1e-2, "y of ({wx}, {wy})");
+        }
+        assert_eq!(painted.relative_to(&painted), (1.0, 0.0, 0.0));
+    }
+
     use super::*;
 
     fn close(a: (f32, f32), b: (f32, f32)) -> bool {

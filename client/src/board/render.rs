@@ -6,20 +6,55 @@
 //! - the visible canvas (`#board`), composed once per animation frame: the committed layer, then
 //!   the strokes still being drawn (mine and peers') and the preview of a shape being dragged.
 //!
-//! So a pointer event costs a few segments, not a repaint of 20,000 strokes. The renderer reads
-//! the document and never changes it.
+//! So a pointer event costs a few segments, not a repaint of 20,000 strokes. And a repaint never
+//! holds a frame up: it paints into a spare layer a few milliseconds per frame (a [`Repaint`]),
+//! while frames show the committed layer as it was, moved and scaled to the new view
+//! (`View::relative_to`); the spare replaces it when done. During a pan or a pinch, whose view
+//! changes every frame, no repaint starts until the view holds still for a frame. The renderer
+//! reads the document and never changes it.
 
 use crate::canvas::{Canvas, paint_element};
+use crate::dom;
 use shared::PeerId;
 use shared::document::{Changes, Document, Element, OpId};
 use shared::shapes::Bounds;
+use shared::spatial::Slot;
 use shared::view::View;
 use std::collections::BTreeSet;
+
+/// How long a frame may spend recording a repaint's drawing, in milliseconds. The browser's
+/// rasterizing of what was recorded (forced in the same frame, see `Canvas::flush_into`) costs
+/// about four times as much again (measured in headless Chromium), so the two take about half
+/// of a 60 Hz frame.
+const REPAINT_BUDGET_MS: f64 = 2.0;
+
+/// A repaint of the committed layer under way, into the spare layer.
+struct Repaint {
+    /// The view it paints.
+    view: View,
+    /// What it may paint (grid slots, bottom to top; each checked for visibility as it is
+    /// painted, so starting costs no more than a sort), and how far it got.
+    slots: Vec<Slot>,
+    next: usize,
+    /// The stacking key of the last element it painted.
+    top: Option<(u64, OpId)>,
+    /// The stacking key of the last element it will paint, if one was added at its end.
+    last: Option<(u64, OpId)>,
+}
 
 /// The visible canvas, its committed layer, the view, and what is still being drawn.
 pub(super) struct Renderer {
     canvas: Canvas,
     committed: Canvas,
+    /// The view the committed layer was painted at.
+    layer_view: View,
+    /// Where a repaint paints; it becomes the committed layer when done.
+    spare: Canvas,
+    /// One pixel, to make the browser rasterize each frame's part of a repaint in that frame.
+    scratch: Canvas,
+    repaint: Option<Repaint>,
+    /// The view of the last frame: a repaint starts once the view holds still for a frame.
+    last_frame_view: View,
     view: View,
     /// Unfinished elements that grew in this session: painted every frame, not committed.
     live: BTreeSet<OpId>,
@@ -34,11 +69,20 @@ impl Renderer {
     pub(super) fn new(canvas: Canvas) -> Renderer {
         let (w, h) = canvas.css_size();
         // A detached canvas only fails without a document, and then `canvas` could not exist.
-        let committed = Canvas::detached(w, h, canvas.pixel_ratio())
-            .unwrap_or_else(|_| Canvas::detached(0.0, 0.0, 1.0).expect("a document exists"));
+        let layer = || {
+            Canvas::detached(w, h, canvas.pixel_ratio())
+                .unwrap_or_else(|_| Canvas::detached(0.0, 0.0, 1.0).expect("a document exists"))
+        };
+        let (committed, spare) = (layer(), layer());
+        let scratch = Canvas::detached(1.0, 1.0, 1.0).unwrap_or_else(|_| layer());
         Renderer {
             canvas,
             committed,
+            layer_view: View::default(),
+            spare,
+            scratch,
+            repaint: None,
+            last_frame_view: View::default(),
             view: View::default(),
             live: BTreeSet::new(),
             committed_top: None,
@@ -77,6 +121,11 @@ impl Renderer {
     fn fit_layer(&mut self) {
         let (w, h) = self.canvas.css_size();
         self.committed.resize(w, h, self.canvas.pixel_ratio());
+        self.spare.resize(w, h, self.canvas.pixel_ratio());
+        // Both layers are blank now: nothing of the old picture to show, no repaint to go on.
+        self.layer_view = self.view;
+        self.committed_top = None;
+        self.repaint = None;
         self.repaint_pending = true;
         self.frame_pending = true;
     }
@@ -92,18 +141,22 @@ impl Renderer {
     }
 
     pub(super) fn needs_frame(&self) -> bool {
-        self.frame_pending || self.repaint_pending
+        self.frame_pending || self.repaint_pending || self.repaint.is_some()
     }
 
-    /// Composes the visible canvas: the committed layer (repainted first if it must be), then
-    /// the elements still being drawn and `preview`.
+    /// Composes the visible canvas: the committed layer (as painted, moved to the view while a
+    /// repaint is under way), then the elements still being drawn and `preview`.
     pub(super) fn render(&mut self, doc: &Document, preview: Option<&Element>) {
-        if self.repaint_pending {
-            self.repaint_committed(doc);
+        let still = self.view == self.last_frame_view;
+        self.last_frame_view = self.view;
+        if self.repaint_pending && still {
+            self.start_repaint(doc);
         }
+        self.go_on_repainting(doc);
         self.frame_pending = false;
         self.canvas.clear();
-        self.canvas.draw_layer(&self.committed);
+        self.canvas
+            .draw_layer_moved(&self.committed, self.view.relative_to(&self.layer_view));
         self.canvas.set_view(&self.view);
         let ctx = self.canvas.context();
         let mut live: Vec<&Element> = self
@@ -121,15 +174,13 @@ impl Renderer {
         }
     }
 
-    fn repaint_committed(&mut self, doc: &Document) {
+    /// Starts repainting the committed layer for the current view (what was under way stops).
+    fn start_repaint(&mut self, doc: &Document) {
         self.repaint_pending = false;
-        self.committed.clear();
-        self.committed.set_view(&self.view);
-        let ctx = self.committed.context();
         // Only what the view shows, found through the document's grid (`shared::spatial`):
         // zoomed in on a large drawing, most elements are off screen and never looked at. Text
         // is always painted: its bounds are an estimate (fonts differ), not a promise.
-        let (w, h) = self.committed.css_size();
+        let (w, h) = self.canvas.css_size();
         let (min_x, min_y) = self.view.to_world(0.0, 0.0);
         let (max_x, max_y) = self.view.to_world(w as f32, h as f32);
         let shown = Bounds {
@@ -138,17 +189,54 @@ impl Renderer {
             max_x,
             max_y,
         };
+        let slots = doc.slots_in(&shown);
+        let last = slots
+            .last()
+            .and_then(|&s| doc.element_in(s))
+            .map(|e| (e.lamport, e.id.clone()));
+        self.spare.clear();
+        self.spare.set_view(&self.view);
+        self.repaint = Some(Repaint {
+            view: self.view,
+            slots,
+            next: 0,
+            top: None,
+            last,
+        });
+    }
+
+    /// Paints what the repaint under way has left, for at most [`REPAINT_BUDGET_MS`]; when it is
+    /// done, its layer becomes the committed one.
+    fn go_on_repainting(&mut self, doc: &Document) {
+        let Some(job) = &mut self.repaint else {
+            return;
+        };
+        let deadline = dom::now_ms() + REPAINT_BUDGET_MS;
+        let ctx = self.spare.context();
+        while let Some(&slot) = job.slots.get(job.next) {
+            job.next += 1;
+            if let Some(element) = doc.element_in(slot)
+                && !self.live.contains(&element.id)
+                && doc.is_visible(element)
+            {
+                paint_element(ctx, element, 0);
+                job.top = Some((element.lamport, element.id.clone()));
+            }
+            if job.next % 32 == 0 && dom::now_ms() > deadline {
+                self.spare.flush_into(&self.scratch);
+                return;
+            }
+        }
+        // Rasterized here too, not in the composing that first shows it.
+        self.spare.flush_into(&self.scratch);
+        let Some(done) = self.repaint.take() else {
+            return;
+        };
+        std::mem::swap(&mut self.committed, &mut self.spare);
+        self.layer_view = done.view;
         // The top of what the layer holds: an element finished above it can be painted alone.
         // Elements off screen are not on the layer, so they need not be under it.
-        let mut top = None;
-        for element in doc.visible_in(&shown) {
-            if self.live.contains(&element.id) {
-                continue;
-            }
-            top = Some((element.lamport, element.id.clone()));
-            paint_element(ctx, element, 0);
-        }
-        self.committed_top = top;
+        self.committed_top = done.top;
     }
 
     /// Commits the unfinished strokes of authors who are gone (neither `me` nor `in_room`).
@@ -183,22 +271,32 @@ impl Renderer {
         }
         for id in changes.finished {
             self.live.remove(&id);
-            if self.repaint_pending {
-                continue;
-            }
             let Some(element) = doc.element(&id) else {
                 continue;
             };
             if !doc.is_visible(element) {
                 continue;
             }
+            // Onto the committed layer at once, in the view it was painted at, so it never
+            // vanishes while a repaint waits for the view to hold still. Below the layer's top
+            // it stacks wrong there until the repaint this asks for.
+            self.committed.set_view(&self.layer_view);
+            paint_element(self.committed.context(), element, 0);
             let key = (element.lamport, element.id.clone());
-            if self.committed_top.as_ref().is_none_or(|top| key > *top) {
-                self.committed.set_view(&self.view);
-                paint_element(self.committed.context(), element, 0);
-                self.committed_top = Some(key);
-            } else {
+            if self.committed_top.as_ref().is_some_and(|top| key < *top) {
                 self.repaint_pending = true;
+                continue;
+            }
+            self.committed_top = Some(key.clone());
+            // A repaint under way takes it at its end if it lands above all it paints.
+            if let Some(job) = &mut self.repaint {
+                match doc.slot_of(&id) {
+                    Some(slot) if job.last.as_ref().is_none_or(|last| key > *last) => {
+                        job.slots.push(slot);
+                        job.last = Some(key);
+                    }
+                    _ => self.repaint_pending = true,
+                }
             }
         }
     }
