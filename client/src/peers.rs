@@ -15,7 +15,10 @@ use crate::wire;
 use shared::PeerId;
 use shared::document::{Op, VersionVector};
 use shared::signing::Proof;
-use shared::sync::{CURSOR_RATE_HZ, ChannelMessage, MAX_MESSAGE_BYTES, SYNC_REFILL_MS, SyncBudget};
+use shared::sync::{
+    ARRIVAL_STALL_MS, Arrival, CURSOR_RATE_HZ, ChannelMessage, MAX_MESSAGE_BYTES, SYNC_REFILL_MS,
+    SyncBudget,
+};
 use shared::view::View;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -33,6 +36,8 @@ pub enum Event {
     CursorDue,
     /// A peer whose hello waited has sync budget again.
     HelloDue(PeerId),
+    /// Time to see whether a drawing arriving stalled (see [`Arrival`]).
+    ArrivalDue,
 }
 
 /// The people here and what is owed to them.
@@ -46,6 +51,9 @@ pub struct Peers {
     last_cursor_ms: f64,
     /// The cursor message waiting for the rate limit, and the timer that lets it out.
     cursor_pending: Option<(ChannelMessage, Timeout)>,
+    /// A drawing arriving from the peers, and the timer that notices if it stalls.
+    arrival: Arrival,
+    arrival_check: Option<Timeout>,
     mailbox: Mailbox<Event>,
 }
 
@@ -58,6 +66,8 @@ impl Peers {
             deferred_hellos: HashMap::new(),
             last_cursor_ms: f64::NEG_INFINITY,
             cursor_pending: None,
+            arrival: Arrival::default(),
+            arrival_check: None,
             mailbox,
         }
     }
@@ -78,7 +88,21 @@ impl Peers {
                     self.hello(&peer, have, mesh, board);
                 }
             }
+            Event::ArrivalDue => self.show_arrival(board, ui),
         }
+    }
+
+    /// Shows how much of an arriving drawing is here; while one arrives, looks again a little
+    /// after it would count as stalled, so a stalled one is hidden even if nothing more comes.
+    fn show_arrival(&mut self, board: &Board, ui: &Ui) {
+        let progress = self
+            .arrival
+            .progress(&board.doc().version_vector(), now_ms());
+        ui.show_arrival(progress);
+        self.arrival_check = progress.map(|_| {
+            self.mailbox
+                .post_after(ARRIVAL_STALL_MS as i32 + 100, Event::ArrivalDue)
+        });
     }
 
     /// The view changed: the cursors move with the drawing.
@@ -135,8 +159,14 @@ impl Peers {
         match board.receive(from, data, |p| mesh.contains(p)) {
             Err(err) => dom::warn(&format!("dropped a message from peer {from}: {err}")),
             // Painted in the next frame.
-            Ok(Received::Ops { .. } | Received::Ping) => {}
-            Ok(Received::Hello(have)) => self.hello(from, have, Some(mesh), board),
+            Ok(Received::Ops { .. }) => self.show_arrival(board, ui),
+            Ok(Received::Ping) => {}
+            Ok(Received::Hello(have)) => {
+                self.arrival
+                    .expect(&have, &board.doc().version_vector(), now_ms());
+                self.show_arrival(board, ui);
+                self.hello(from, have, Some(mesh), board);
+            }
             Ok(Received::Cursor { at, color }) => {
                 let peers = mesh.peers();
                 let Some(peer) = peers.iter().find(|p| &p.id == from) else {

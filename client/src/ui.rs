@@ -96,6 +96,7 @@ pub struct Ui {
     root: Element,
     status: Element,
     storage_warning: Element,
+    arrival: Element,
     peers: Element,
     username: Element,
     current_color: Element,
@@ -168,6 +169,7 @@ impl Ui {
   <div id="cursors" class="cursors" aria-hidden="true"></div>
   <input id="text-input" class="text-input" type="text" maxlength="{MAX_TEXT_CHARS}" autocomplete="off" spellcheck="false" hidden>
   <p id="storage-warning" class="storage-warning" data-state="ok" role="alert" hidden></p>
+  <p id="arrival" class="arrival" role="status" hidden></p>
 </main>
 <dialog id="clear-dialog" class="dialog">
   <p><strong>Clear the drawing?</strong></p>
@@ -187,6 +189,7 @@ impl Ui {
             root: root.clone(),
             status: find("#status")?,
             storage_warning: find("#storage-warning")?,
+            arrival: find("#arrival")?,
             peers: find("#peers")?,
             username: find("#username")?,
             current_color: find("#current-color")?,
@@ -411,6 +414,28 @@ impl Ui {
                 let _ = el.set_attribute("hidden", "");
             }
             None => {}
+        }
+    }
+
+    /// Shows how much of a drawing that is arriving from the peers is here (`#arrival`, with
+    /// `data-arrived` and `data-of`), or hides it (`None`).
+    pub fn show_arrival(&self, progress: Option<(u64, u64)>) {
+        let el = &self.arrival;
+        match progress {
+            Some((arrived, of)) => {
+                let percent = arrived.saturating_mul(100) / of.max(1);
+                el.set_text_content(Some(&format!(
+                    "Receiving the drawing… {percent}% ({arrived} of {of})"
+                )));
+                let _ = el.set_attribute("data-arrived", &arrived.to_string());
+                let _ = el.set_attribute("data-of", &of.to_string());
+                let _ = el.remove_attribute("hidden");
+            }
+            None => {
+                let _ = el.set_attribute("hidden", "");
+                let _ = el.remove_attribute("data-arrived");
+                let _ = el.remove_attribute("data-of");
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 // A late joiner gets the whole drawing: alice, alone in a new room, draws 200 strokes; bob joins
-// afterwards, receives the document from her over the data channel, and both export the drawing as
-// PNG: the two images are identical pixel for pixel.
+// afterwards, receives the document from her over the data channel, with an indicator of how much
+// has arrived while it does, and both export the drawing as PNG: the two images are identical
+// pixel for pixel.
 
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -70,14 +71,43 @@ test('a late joiner receives all 200 strokes and exports the same PNG, pixel for
     await waitForElements(alice, STROKES);
     t.diagnostic(`alice drew ${STROKES} strokes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-    // Bob joins the room now and gets everything from alice.
+    // Bob joins the room now and gets everything from alice. Every time his page shows the
+    // "receiving the drawing" indicator (#arrival), what it says is kept.
     const joined = Date.now();
-    const bob = await join(t, browser, room, 'bob', { prefix: PREFIX, users });
+    const bob = await join(t, browser, room, 'bob', {
+      prefix: PREFIX,
+      users,
+      beforeLoad: (page) =>
+        page.addInitScript(() => {
+          window.__arrivals = [];
+          new MutationObserver(() => {
+            const el = document.querySelector('#arrival');
+            if (el && !el.hidden) {
+              window.__arrivals.push({ text: el.textContent, arrived: Number(el.dataset.arrived), of: Number(el.dataset.of) });
+            }
+          }).observe(document, { subtree: true, attributes: true, childList: true, characterData: true });
+        }),
+    });
     await waitForPeers(alice, 1);
     await waitForPeers(bob, 1);
     await waitForElements(bob, STROKES, 60_000);
     const aliceOps = await alice.page.evaluate(() => document.body.dataset.ops);
     await bob.waitFor((n) => document.body.dataset.ops === n, aliceOps, `body[data-ops="${aliceOps}"] (alice's op count)`);
+    // The indicator showed the drawing arriving, counted against all of alice's ops, and is gone
+    // once everything is here.
+    const arrivals = await bob.page.evaluate(() => window.__arrivals);
+    assert.ok(arrivals.length > 0, 'bob was shown the drawing arriving');
+    for (const a of arrivals) {
+      assert.match(a.text, /^Receiving the drawing… \d+% \(\d+ of \d+\)$/);
+      assert.ok(a.arrived <= a.of, JSON.stringify(a));
+    }
+    assert.ok(arrivals.some((a) => a.arrived < a.of), `seen part way: ${JSON.stringify(arrivals.slice(0, 3))}`);
+    assert.ok(
+      Math.max(...arrivals.map((a) => a.of)) >= Number(aliceOps) - 10,
+      `counted against alice's ${aliceOps} ops: ${JSON.stringify(arrivals.slice(-3))}`,
+    );
+    await bob.waitFor(() => document.querySelector('#arrival').hidden, null, '#arrival hidden once everything arrived');
+    t.diagnostic(`bob's arrival indicator: ${arrivals.length} readings, first ${JSON.stringify(arrivals[0])}`);
     t.diagnostic(`bob had all ${STROKES} strokes (${aliceOps} ops) ${((Date.now() - joined) / 1000).toFixed(1)} s after opening the room`);
 
     // Both export; the images must be identical.

@@ -184,6 +184,75 @@ impl SyncBudget {
     }
 }
 
+/// A drawing this large or larger, arriving, gets a progress indicator (ops).
+pub const ARRIVAL_SHOWN_FROM: u64 = 200;
+/// An arrival that makes no progress for this long is let go: what is missing is not coming (a
+/// peer that claimed more than it sends, or one that left).
+pub const ARRIVAL_STALL_MS: f64 = 5_000.0;
+
+/// How much of the drawing the peers said they have has arrived: the "receiving the drawing"
+/// indicator. Each hello raises what is expected (per author, the most any peer said it has);
+/// progress is what of that the document now holds. It ends when everything expected is here,
+/// or when nothing more came for [`ARRIVAL_STALL_MS`], so a peer's inflated claim cannot keep
+/// the indicator up.
+#[derive(Clone, Debug, Default)]
+pub struct Arrival {
+    expected: VersionVector,
+    /// Ops missing when this arrival began, raised by later hellos.
+    total: u64,
+    /// What was missing at the last reading, and when that last went down (or began).
+    missing: u64,
+    moved_at: f64,
+}
+
+/// Ops `ours` lacks of what `theirs` has.
+pub fn lacking(theirs: &VersionVector, ours: &VersionVector) -> u64 {
+    theirs
+        .0
+        .iter()
+        .map(|(author, &n)| n.saturating_sub(ours.get(author)))
+        .fold(0u64, u64::saturating_add)
+}
+
+impl Arrival {
+    /// A peer said it has `theirs`; we have `ours`, at `now_ms`.
+    pub fn expect(&mut self, theirs: &VersionVector, ours: &VersionVector, now_ms: f64) {
+        for (author, &n) in &theirs.0 {
+            let e = self.expected.0.entry(author.clone()).or_default();
+            *e = (*e).max(n);
+        }
+        let missing = lacking(&self.expected, ours);
+        if self.total == 0 {
+            self.moved_at = now_ms;
+        }
+        // What arrived so far stays counted; what is newly expected adds to the total.
+        let arrived = self.total.saturating_sub(self.missing);
+        self.total = self.total.max(arrived.saturating_add(missing));
+        if missing > self.missing {
+            self.moved_at = now_ms;
+        }
+        self.missing = missing;
+    }
+
+    /// `(arrived, of)` while a drawing of [`ARRIVAL_SHOWN_FROM`] ops or more is arriving, given
+    /// what we have now; `None` when nothing (or little) is, or when it stalled.
+    pub fn progress(&mut self, ours: &VersionVector, now_ms: f64) -> Option<(u64, u64)> {
+        if self.total == 0 {
+            return None;
+        }
+        let missing = lacking(&self.expected, ours);
+        if missing < self.missing {
+            self.moved_at = now_ms;
+        }
+        self.missing = missing;
+        if missing == 0 || now_ms - self.moved_at > ARRIVAL_STALL_MS {
+            *self = Arrival::default();
+            return None;
+        }
+        (self.total >= ARRIVAL_SHOWN_FROM).then(|| (self.total - missing, self.total))
+    }
+}
+
 /// May an op by `author`, handed to us by `sender`, be integrated?
 ///
 /// A peer's own ops: yes. Ops of mine: never (I have all of them; a "future" one would be a
@@ -206,6 +275,68 @@ pub fn accept_op(
 
 #[cfg(test)]
 mod tests {
+    fn vv(pairs: &[(&str, u64)]) -> VersionVector {
+        VersionVector(
+            pairs
+                .iter()
+                .map(|(a, n)| (PeerId((*a).into()), *n))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn an_arrival_counts_up_to_what_the_peers_said_and_ends() {
+        let mut a = Arrival::default();
+        assert_eq!(a.progress(&vv(&[]), 0.0), None);
+        a.expect(&vv(&[("b", 300), ("c", 100)]), &vv(&[("c", 50)]), 0.0);
+        assert_eq!(a.progress(&vv(&[("c", 50)]), 10.0), Some((0, 350)));
+        assert_eq!(
+            a.progress(&vv(&[("b", 100), ("c", 100)]), 20.0),
+            Some((150, 350))
+        );
+        // Another peer has more of b: the total grows.
+        a.expect(&vv(&[("b", 400)]), &vv(&[("b", 100), ("c", 100)]), 30.0);
+        assert_eq!(
+            a.progress(&vv(&[("b", 100), ("c", 100)]), 40.0),
+            Some((150, 450))
+        );
+        assert_eq!(
+            a.progress(&vv(&[("b", 400), ("c", 100)]), 50.0),
+            None,
+            "all here"
+        );
+        // And a new arrival starts from scratch.
+        a.expect(&vv(&[("b", 401)]), &vv(&[("b", 400), ("c", 100)]), 60.0);
+        assert_eq!(
+            a.progress(&vv(&[("b", 400), ("c", 100)]), 70.0),
+            None,
+            "one op: no indicator"
+        );
+    }
+
+    #[test]
+    fn an_arrival_that_stops_coming_is_let_go() {
+        let mut a = Arrival::default();
+        // A peer claims a billion ops; a thousand come, then nothing.
+        a.expect(&vv(&[("liar", 1_000_000_000)]), &vv(&[]), 0.0);
+        assert_eq!(
+            a.progress(&vv(&[("liar", 1_000)]), 1_000.0),
+            Some((1_000, 1_000_000_000))
+        );
+        assert!(
+            a.progress(&vv(&[("liar", 1_000)]), 1_000.0 + ARRIVAL_STALL_MS - 1.0)
+                .is_some()
+        );
+        assert_eq!(
+            a.progress(&vv(&[("liar", 1_000)]), 1_000.0 + ARRIVAL_STALL_MS + 1.0),
+            None
+        );
+        assert_eq!(
+            lacking(&vv(&[("x", u64::MAX), ("y", u64::MAX)]), &vv(&[])),
+            u64::MAX
+        );
+    }
+
     use super::*;
     use crate::document::{OpKind, Shape};
     use crate::geometry::Point;
