@@ -3,8 +3,12 @@
 //! - the committed layer, a canvas outside the page holding the finished visible elements. A
 //!   finished element that lands on top of it is painted onto it alone; it is repainted whole only
 //!   when visibility or stacking changed ([`Changes::repaint`]), on resize and on a view change;
-//! - the visible canvas (`#board`), composed once per animation frame: the committed layer, then
-//!   the strokes still being drawn (mine and peers') and the preview of a shape being dragged.
+//! - the live layer, the strokes still being drawn (mine and peers'): each frame paints only the
+//!   segments that came since the last, and it is painted again whole only when a stroke leaves
+//!   it (finished) or the view changes. While live, strokes that cross stack in the order their
+//!   segments came; they take their place in the stack when finished;
+//! - the visible canvas (`#board`), composed once per animation frame: the committed layer, the
+//!   live layer, and the preview of a shape being dragged.
 //!
 //! So a pointer event costs a few segments, not a repaint of 20,000 strokes. And a repaint never
 //! holds a frame up: it paints into a spare layer a few milliseconds per frame (a [`Repaint`]),
@@ -16,11 +20,11 @@
 use crate::canvas::{Canvas, paint_element};
 use crate::dom;
 use shared::PeerId;
-use shared::document::{Changes, Document, Element, OpId};
+use shared::document::{Changes, Document, Element, OpId, Shape};
 use shared::shapes::Bounds;
 use shared::spatial::Slot;
 use shared::view::View;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// How long a frame may spend recording a repaint's drawing, in milliseconds. The browser's
 /// rasterizing of what was recorded (forced in the same frame, see `Canvas::flush_into`) costs
@@ -55,6 +59,12 @@ pub(super) struct Renderer {
     repaint: Option<Repaint>,
     /// The view of the last frame: a repaint starts once the view holds still for a frame.
     last_frame_view: View,
+    /// The strokes being drawn, as far as painted (points, by stroke), at `live_view`.
+    live_layer: Canvas,
+    live_painted: HashMap<OpId, usize>,
+    live_view: View,
+    /// The live layer must be painted again whole (a stroke left it, or it was resized).
+    live_stale: bool,
     view: View,
     /// Unfinished elements that grew in this session: painted every frame, not committed.
     live: BTreeSet<OpId>,
@@ -73,7 +83,7 @@ impl Renderer {
             Canvas::detached(w, h, canvas.pixel_ratio())
                 .unwrap_or_else(|_| Canvas::detached(0.0, 0.0, 1.0).expect("a document exists"))
         };
-        let (committed, spare) = (layer(), layer());
+        let (committed, spare, live_layer) = (layer(), layer(), layer());
         let scratch = Canvas::detached(1.0, 1.0, 1.0).unwrap_or_else(|_| layer());
         Renderer {
             canvas,
@@ -83,6 +93,10 @@ impl Renderer {
             scratch,
             repaint: None,
             last_frame_view: View::default(),
+            live_layer,
+            live_painted: HashMap::new(),
+            live_view: View::default(),
+            live_stale: true,
             view: View::default(),
             live: BTreeSet::new(),
             committed_top: None,
@@ -122,6 +136,8 @@ impl Renderer {
         let (w, h) = self.canvas.css_size();
         self.committed.resize(w, h, self.canvas.pixel_ratio());
         self.spare.resize(w, h, self.canvas.pixel_ratio());
+        self.live_layer.resize(w, h, self.canvas.pixel_ratio());
+        self.live_stale = true;
         // Both layers are blank now: nothing of the old picture to show, no repaint to go on.
         self.layer_view = self.view;
         self.committed_top = None;
@@ -154,11 +170,28 @@ impl Renderer {
         }
         self.go_on_repainting(doc);
         self.frame_pending = false;
+        self.paint_live(doc);
         self.canvas.clear();
         self.canvas
             .draw_layer_moved(&self.committed, self.view.relative_to(&self.layer_view));
+        self.canvas.draw_layer(&self.live_layer);
         self.canvas.set_view(&self.view);
         let ctx = self.canvas.context();
+        if let Some(preview) = preview {
+            paint_element(ctx, preview, 0);
+        }
+    }
+
+    /// Paints on the live layer what the strokes being drawn gained since the last frame (all of
+    /// them, from their first points, when the layer is stale or the view moved).
+    fn paint_live(&mut self, doc: &Document) {
+        if self.live_stale || self.live_view != self.view {
+            self.live_layer.clear();
+            self.live_layer.set_view(&self.view);
+            self.live_painted.clear();
+            self.live_view = self.view;
+            self.live_stale = false;
+        }
         let mut live: Vec<&Element> = self
             .live
             .iter()
@@ -166,11 +199,17 @@ impl Renderer {
             .filter(|e| doc.is_visible(e))
             .collect();
         live.sort_by(|a, b| (a.lamport, &a.id).cmp(&(b.lamport, &b.id)));
+        let ctx = self.live_layer.context();
         for element in live {
-            paint_element(ctx, element, 0);
-        }
-        if let Some(preview) = preview {
-            paint_element(ctx, preview, 0);
+            let length = match &element.shape {
+                Shape::Stroke { points } => points.len(),
+                _ => 1,
+            };
+            let painted = self.live_painted.get(&element.id).copied().unwrap_or(0);
+            if length > painted {
+                paint_element(ctx, element, painted);
+                self.live_painted.insert(element.id.clone(), length);
+            }
         }
     }
 
@@ -247,6 +286,7 @@ impl Renderer {
             .retain(|id| id.author == *me || in_room(&id.author));
         let settled = before - self.live.len();
         if settled > 0 {
+            self.live_stale = true;
             self.repaint_pending = true;
             self.frame_pending = true;
         }
@@ -269,8 +309,14 @@ impl Renderer {
         for (id, _) in changes.grown {
             self.live.insert(id);
         }
+        if changes.repaint {
+            // A live stroke may have been hidden (undone, erased, cleared).
+            self.live_stale = true;
+        }
         for id in changes.finished {
-            self.live.remove(&id);
+            if self.live.remove(&id) {
+                self.live_stale = true;
+            }
             let Some(element) = doc.element(&id) else {
                 continue;
             };
