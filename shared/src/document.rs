@@ -888,15 +888,9 @@ impl Document {
     /// follows what is shown, not the whole drawing. Text is always included (its box is an
     /// estimate).
     pub fn visible_in(&self, area: &Bounds) -> Vec<&Element> {
-        let mut keys: Vec<&(u64, OpId)> = self
-            .grid
-            .query(area)
+        self.slots_in(area)
             .into_iter()
-            .filter_map(|slot| self.slots.get(slot as usize))
-            .collect();
-        keys.sort_unstable();
-        keys.into_iter()
-            .filter_map(|(_, id)| self.elements.get(id))
+            .filter_map(|slot| self.element_in(slot))
             .filter(|e| self.is_visible(e))
             .collect()
     }

@@ -43,17 +43,7 @@ struct Entry {
 
 /// The cells a box reaches, or `None` when it is not finite or reaches too many.
 fn cell_range(b: &Bounds) -> Option<(i32, i32, i32, i32)> {
-    let finite = [b.min_x, b.min_y, b.max_x, b.max_y]
-        .iter()
-        .all(|v| v.is_finite());
-    if !finite || b.min_x > b.max_x || b.min_y > b.max_y {
-        return None;
-    }
-    // Coordinates are validated to within a million units, so these fit an i32 easily; `as`
-    // saturates anyway.
-    let cell = |v: f32| (v / CELL).floor() as i32;
-    let (x0, y0, x1, y1) = (cell(b.min_x), cell(b.min_y), cell(b.max_x), cell(b.max_y));
-    (cells_in((x0, y0, x1, y1)) <= MAX_CELLS_PER_ELEMENT as u64).then_some((x0, y0, x1, y1))
+    cell_range_unbounded(b).filter(|&range| cells_in(range) <= MAX_CELLS_PER_ELEMENT as u64)
 }
 
 impl Grid {
@@ -189,6 +179,8 @@ fn cell_range_unbounded(b: &Bounds) -> Option<(i32, i32, i32, i32)> {
     if !finite || b.min_x > b.max_x || b.min_y > b.max_y {
         return None;
     }
+    // Coordinates are validated to within a million units, so these fit an i32 easily; `as`
+    // saturates anyway.
     let cell = |v: f32| (v / CELL).floor() as i32;
     Some((cell(b.min_x), cell(b.min_y), cell(b.max_x), cell(b.max_y)))
 }
