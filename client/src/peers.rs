@@ -95,6 +95,11 @@ impl Peers {
     /// Shows how much of an arriving drawing is here; while one arrives, looks again a little
     /// after it would count as stalled, so a stalled one is hidden even if nothing more comes.
     fn show_arrival(&mut self, board: &Board, ui: &Ui) {
+        // Called for every ops message: nothing to do (no DOM write, no version vector) when
+        // nothing is arriving and nothing is shown (the check timer lives while it is).
+        if self.arrival.is_idle() && self.arrival_check.is_none() {
+            return;
+        }
         let progress = self
             .arrival
             .progress(&board.doc().version_vector(), now_ms());

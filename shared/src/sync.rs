@@ -234,6 +234,11 @@ impl Arrival {
         self.missing = missing;
     }
 
+    /// True when nothing is arriving: [`Arrival::progress`] would say `None` whatever we have.
+    pub fn is_idle(&self) -> bool {
+        self.total == 0
+    }
+
     /// `(arrived, of)` while a drawing of [`ARRIVAL_SHOWN_FROM`] ops or more is arriving, given
     /// what we have now; `None` when nothing (or little) is, or when it stalled.
     pub fn progress(&mut self, ours: &VersionVector, now_ms: f64) -> Option<(u64, u64)> {
@@ -288,6 +293,7 @@ mod tests {
     fn an_arrival_counts_up_to_what_the_peers_said_and_ends() {
         let mut a = Arrival::default();
         assert_eq!(a.progress(&vv(&[]), 0.0), None);
+        assert!(a.is_idle());
         a.expect(&vv(&[("b", 300), ("c", 100)]), &vv(&[("c", 50)]), 0.0);
         assert_eq!(a.progress(&vv(&[("c", 50)]), 10.0), Some((0, 350)));
         assert_eq!(
