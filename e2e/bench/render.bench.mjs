@@ -21,17 +21,28 @@
 // runs.
 //
 // Environment: BENCH_STROKES (default 20000), BENCH_POINTS (points per stroke, default 2),
-// BENCH_MOVES (pointer moves of the new stroke, default 300).
+// BENCH_MOVES (pointer moves of the new stroke, default 300), BENCH_PEERS (people drawing at once,
+// default 1: the measured browser alone).
+//
+// With BENCH_PEERS = N > 1, N − 1 remote peers draw while the measured browser does. They stand for
+// people on other machines, so they must not take this machine's cores from the measured page as
+// N − 1 more app pages would: each is the end-to-end tests' scripted peer (e2e/lib/hostile.mjs, a
+// page of plain JavaScript holding a real WebRTC connection to the measured page, with a
+// certificate from the server) that sends, every 16 ms, what the app sends while a person draws:
+// one `ops` message growing its stroke by a point (an `add`, 59 `extend`s of one point, a `finish`,
+// and again), in the background colours, over the whole canvas.
 
 import { launchBrowser, openInContext } from '../lib/browser.mjs';
 import { canvasBox } from '../lib/canvas.mjs';
-import { CANVAS, chooseSwatch, chooseTool, roomIdOf, setWidth, waitForReady } from '../lib/drawmesh.mjs';
+import { CANVAS, chooseSwatch, chooseTool, focusPage, roomIdOf, setWidth, waitForReady } from '../lib/drawmesh.mjs';
 import { newRoomUrl, startServer } from '../lib/server.mjs';
+import { Forger, joinHostile } from '../lib/hostile.mjs';
 import { injectSavedDrawing } from '../lib/storage.mjs';
 
 const STROKES = Number(process.env.BENCH_STROKES || 20_000);
 const POINTS = Number(process.env.BENCH_POINTS || 2);
 const MOVES = Number(process.env.BENCH_MOVES || 300);
+const PEERS = Number(process.env.BENCH_PEERS || 1);
 const VIEWPORT = { width: 1000, height: 650 };
 const BACKGROUND_COLORS = ['#868e96', '#2f9e44', '#1971c2', '#f08c00', '#5f3dc4', '#0ca678'];
 const NEW_STROKE = '#e03131'; // not among the background colours
@@ -55,6 +66,9 @@ function instrument() {
     rgb: null,
     longTasks: [], // { start, duration } of main-thread tasks over 50 ms while recording
     saves: [], // { start, call, committed, ok, chars } of the app's IndexedDB saves while recording
+    // The last frame in which the app drew ({ start, end }): the app asks for frames only while
+    // it has something to draw, so once none follows, the picture is final (the repaint done).
+    lastAppFrame: null,
   };
   window.__bench = bench;
   try {
@@ -140,6 +154,7 @@ function instrument() {
     if (bench.recording) bench.frames.push(now);
     const callbacks = queue;
     queue = new Map();
+    if (callbacks.size > 0) bench.lastAppFrame = { start: now, end: null };
     for (const callback of callbacks.values()) {
       try {
         callback(timestamp);
@@ -149,6 +164,7 @@ function instrument() {
         });
       }
     }
+    if (callbacks.size > 0) bench.lastAppFrame.end = performance.now();
     if (bench.recording && bench.rgb) {
       const index = bench.frames.length - 1;
       const done = performance.now();
@@ -162,6 +178,89 @@ function instrument() {
     nativeRaf(frame);
   };
   nativeRaf(frame);
+}
+
+/**
+ * Joins `count` scripted peers to `room`, waits until each has a drawing channel open to `user`
+ * and the sync `user` sends it has gone quiet, then starts them drawing. Resolves to
+ * { stop(): Promise<number of ops messages sent> }.
+ */
+async function startRemoteDrawing(browser, server, room, user, count) {
+  const forger = new Forger();
+  const peers = [];
+  for (let i = 0; i < count; i++) {
+    const peer = await joinHostile(null, browser, server, room, { prefix: `remote${i}`, username: `remote${i}`, key: forger.key });
+    const benchId = await peer.peerNamed('bench');
+    await peer.waitForOpen(benchId);
+    peers.push({ peer, benchId });
+  }
+  // The measured page syncs what it has to each newcomer; let that end before measuring.
+  for (const { peer, benchId } of peers) {
+    await peer.user.waitFor(
+      (id) => {
+        const p = window.__hostile.peers[id];
+        const now = performance.now();
+        if (p.received !== p.lastCount) Object.assign(p, { lastCount: p.received, lastAt: now });
+        return now - p.lastAt > 1000;
+      },
+      benchId,
+      'the sync from the measured page to go quiet',
+      120_000,
+    );
+  }
+  const started = Date.now();
+  await Promise.all(
+    peers.map(({ peer, benchId }, i) =>
+      peer.page.evaluate(
+        ({ to, colors, width, height, seed }) => {
+          const h = window.__hostile;
+          const author = h.me.id;
+          const channel = h.peers[to].drawing;
+          let s = seed >>> 0;
+          const rnd = () => {
+            s = (s * 1664525 + 1013904223) >>> 0;
+            return s / 2 ** 32;
+          };
+          let seq = 0;
+          let stroke = null; // { add: seq, points: n, x, y }
+          h.sentOps = 0;
+          h.timer = setInterval(() => {
+            seq += 1;
+            let op;
+            if (stroke === null) {
+              stroke = { add: seq, points: 1, x: 20 + rnd() * (width - 40), y: 20 + rnd() * (height - 40) };
+              op = { add: { shape: { stroke: { points: [{ x: stroke.x, y: stroke.y, p: 0.5 }] } }, color: colors[seq % colors.length], width: 3 } };
+            } else if (stroke.points < 60) {
+              stroke.points += 1;
+              stroke.x = Math.min(width - 5, Math.max(5, stroke.x + (rnd() - 0.5) * 16));
+              stroke.y = Math.min(height - 5, Math.max(5, stroke.y + (rnd() - 0.5) * 16));
+              op = { extend: { element: stroke.add, points: [{ x: stroke.x, y: stroke.y, p: 0.5 }] } };
+            } else {
+              op = { finish: { element: stroke.add } };
+              stroke = null;
+            }
+            // Lamport times above the saved drawing's, so the strokes stack on top as a person's do.
+            channel.send(JSON.stringify({ ops: { ops: [{ author, seq, lamport: 1_000_000 + seq, op }] } }));
+            h.sentOps += 1;
+          }, 16);
+        },
+        { to: benchId, colors: BACKGROUND_COLORS, width: VIEWPORT.width, height: VIEWPORT.height - 60, seed: 100 + i },
+      ),
+    ),
+  );
+  console.log(`remote peers: ${count} joined, synced and drawing (${Date.now() - started} ms to start them)`);
+  return {
+    async stop() {
+      let sent = 0;
+      for (const { peer } of peers) {
+        sent += await peer.page.evaluate(() => {
+          clearInterval(window.__hostile.timer);
+          return window.__hostile.sentOps;
+        });
+      }
+      return sent;
+    },
+  };
 }
 
 async function main() {
@@ -195,6 +294,8 @@ async function main() {
       nav: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? null,
     }));
     console.log(`load: ${STROKES} elements after ${ms(load.elements)} from navigation start; first frame after it at ${ms(load.frame)} (DOMContentLoaded ${load.nav === null ? '?' : ms(load.nav)})`);
+
+    const remote = PEERS > 1 ? await startRemoteDrawing(browser, server, room, user, PEERS - 1) : null;
 
     // The new stroke: a slow spiral over the middle of the canvas, MOVES pointer moves.
     await chooseTool(user, 'pen');
@@ -270,26 +371,86 @@ async function main() {
       );
     }
     console.log(`elements after the new stroke: ${result.elements}`);
+    if (remote) {
+      const sent = await remote.stop();
+      console.log(`remote peers drawing meanwhile: ${PEERS - 1}, ${sent} ops messages sent (${(sent / (PEERS - 1) / (drawMs / 1000)).toFixed(1)} per peer per second of the measured stroke)`);
+      return;
+    }
 
-    // Zoom: each wheel step repaints the committed layer, culled to what the view shows. Timed
-    // from the wheel event to the end of the frame after it (a task queued from that frame).
+    // Zoom and pan steps. A step shows the committed layer moved and scaled at once, then
+    // repaints it crisp a slice per frame while the view holds still. Each step is timed from its
+    // input event to the end of the frame after it (a task queued from that frame), and to the
+    // end of the last frame the app drew before it stopped asking for frames (the repaint done:
+    // nothing is drawn for QUIET_MS after it). The next step waits for that, so each figure is
+    // one step's whole cost.
     await user.page.evaluate(() => {
-      window.__zoom = [];
-      window.addEventListener('wheel', () => {
+      window.__steps = [];
+      const step = (kind) => () => {
         const t0 = performance.now();
-        requestAnimationFrame(() => setTimeout(() => window.__zoom.push(performance.now() - t0), 0));
-      }, { capture: true, passive: true });
+        const s = { kind, t0, frame: null };
+        window.__steps.push(s);
+        requestAnimationFrame(() => setTimeout(() => (s.frame = performance.now() - t0), 0));
+      };
+      window.addEventListener('wheel', step('zoom'), { capture: true, passive: true });
+      window.addEventListener('pointermove', (e) => e.buttons === 1 && window.__panning && step('pan')(), { capture: true });
+      window.addEventListener('pointerup', () => window.__panning && step('release')(), { capture: true });
     });
+    const QUIET_MS = 300;
+    const settled = async (i) => {
+      await user.waitFor((n) => window.__steps.length >= n && window.__steps[n - 1].frame !== null, i + 1, `step ${i + 1} shown`);
+      return user.waitFor(
+        ([n, quiet]) => {
+          const s = window.__steps[n - 1];
+          const last = window.__bench.lastAppFrame;
+          if (!last || last.end === null || last.start < s.t0 || performance.now() - last.end < quiet) return false;
+          return { frame: s.frame, crisp: last.end - s.t0, zoom: Number(document.querySelector('#board').dataset.zoom) };
+        },
+        [i + 1, QUIET_MS],
+        `step ${i + 1} repainted`,
+        60_000,
+      );
+    };
     const steps = [-300, -300, -300, -300, 300, 300, 300, 300];
     const zooms = [];
     await user.page.mouse.move(cx, cy);
     for (const [i, dy] of steps.entries()) {
       await user.page.mouse.wheel(0, dy);
-      await user.waitFor((n) => window.__zoom.length >= n, i + 1, `zoom step ${i + 1} timed`);
-      zooms.push(await user.page.evaluate(() => Number(document.querySelector('#board').dataset.zoom)));
+      zooms.push(await settled(i));
     }
-    const zoomTimes = await user.page.evaluate(() => window.__zoom);
-    console.log(`zoom steps (zoom → wheel-to-frame-done): ${zooms.map((z, i) => `${z.toFixed(2)}x ${ms(zoomTimes[i])}`).join(', ')}`);
+    console.log(`zoom steps (zoom: wheel → its frame done / → repaint done): ${zooms.map((z) => `${z.zoom.toFixed(2)}x ${ms(z.frame)} / ${ms(z.crisp)}`).join(', ')}`);
+
+    // Pan at the zoom the steps ended at (everything in view): space + drag, PAN_STEPS moves.
+    const PAN_STEPS = 8;
+    const pans = [];
+    const elementsBeforePan = await user.page.evaluate(() => document.body.dataset.elements);
+    await focusPage(user); // the width slider has the focus: the space bar would go to it
+    await user.page.keyboard.down('Space');
+    await user.page.mouse.move(cx, cy);
+    await user.page.mouse.down();
+    await user.page.evaluate(() => {
+      window.__panning = true;
+    });
+    for (let i = 0; i < PAN_STEPS; i++) {
+      await user.page.mouse.move(cx + 30 * (i + 1), cy + 15 * (i + 1));
+      pans.push(await settled(steps.length + i));
+    }
+    await user.page.mouse.up();
+    await user.page.keyboard.up('Space');
+    const release = await settled(steps.length + PAN_STEPS); // the pointer's release: the repaint
+    await user.page.evaluate(() => {
+      window.__panning = false;
+    });
+    const elementsAfterPan = await user.page.evaluate(() => document.body.dataset.elements);
+    if (elementsAfterPan !== elementsBeforePan) throw new Error(`the pan drew: ${elementsBeforePan} → ${elementsAfterPan} elements`);
+    console.log(
+      `pan steps at ${pans[0].zoom.toFixed(2)}x (pointermove → its frame done / → the app's last frame): ${pans.map((p) => `${ms(p.frame)} / ${ms(p.crisp)}`).join(', ')}; ` +
+        `release (pointerup → its frame done / → repaint done): ${ms(release.frame)} / ${ms(release.crisp)}`,
+    );
+    const all = [...zooms, ...pans, release];
+    console.log(
+      `every zoom and pan step within one frame (16.7 ms): ${all.every((s) => s.frame <= 1000 / 60) ? 'yes' : 'NO'} ` +
+        `(slowest ${ms(Math.max(...all.map((s) => s.frame)))}); repaint done after: median ${ms(stats(all.map((s) => s.crisp)).median)}, max ${ms(Math.max(...all.map((s) => s.crisp)))}; elements after panning: ${elementsAfterPan}`,
+    );
     await user.close();
   } finally {
     await browser.close().catch(() => {});
