@@ -163,6 +163,58 @@ fn the_stroke_being_drawn_shows_in_the_next_frame() {
     assert_eq!(pixel(&mut board, 100.0, 70.0), rgba(RED));
 }
 
+/// From now on, counts the `lineTo` calls of every 2D canvas (a wrapper on the prototype, put
+/// there once); returns a reader of the count since this call.
+fn count_line_to() -> impl Fn() -> u32 {
+    let install = js_sys::Function::new_no_args(
+        "const p = CanvasRenderingContext2D.prototype;
+         if (!p.__countedLineTo) {
+           const lineTo = p.lineTo;
+           p.lineTo = function (...args) { p.__lineTos += 1; return lineTo.apply(this, args); };
+           p.__countedLineTo = true;
+         }
+         p.__lineTos = 0;",
+    );
+    install.call0(&wasm_bindgen::JsValue::NULL).unwrap();
+    let read =
+        js_sys::Function::new_no_args("return CanvasRenderingContext2D.prototype.__lineTos;");
+    move || {
+        read.call0(&wasm_bindgen::JsValue::NULL)
+            .unwrap()
+            .as_f64()
+            .unwrap() as u32
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_growing_stroke_paints_only_its_new_segments_each_frame() {
+    let mut board = board(400, 100, RED);
+    board.pen(PenInput::Down(p(10.0, 50.0)));
+    for x in 1..=100 {
+        board.pen(PenInput::Move(vec![p(10.0 + 3.0 * x as f32, 50.0)]));
+    }
+    board.render();
+    let line_tos = count_line_to();
+    board.pen(PenInput::Move(vec![p(320.0, 80.0)]));
+    board.render();
+    // One new segment, not the 101 the stroke has by now.
+    assert_eq!(
+        line_tos(),
+        1,
+        "segments painted in the frame after one more point"
+    );
+    assert_eq!(
+        pixel(&mut board, 315.0, 65.0),
+        rgba(RED),
+        "and that segment shows"
+    );
+    assert_eq!(
+        pixel(&mut board, 160.0, 50.0),
+        rgba(RED),
+        "the earlier ones still show"
+    );
+}
+
 #[wasm_bindgen_test]
 fn line_rect_and_ellipse_paint_outlines() {
     let mut board = board(300, 200, BLUE);
