@@ -96,34 +96,16 @@ async fn no_token_is_401_and_a_bad_or_expired_token_is_403() {
 async fn join_without_a_stream_is_409_and_a_bad_room_is_400() {
     let server = TestServer::start().await;
     let (token, _) = server.access("early").await;
-    let res = server
-        .http
-        .post(server.url("/r/join"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = server.join_with_token(&token, "r").await;
     let (status, error) = error_of(res).await;
     assert_eq!(status, 409);
     assert!(error.contains("event stream"), "{error}");
 
     let user = server.user("u").await;
     let long = "x".repeat(65);
-    let res = server
-        .http
-        .post(server.url(&format!("/{long}/join")))
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap();
+    let res = server.join_with_token(&user.token, &long).await;
     assert_eq!(error_of(res).await.0, 400);
-    let res = server
-        .http
-        .post(server.url("/bad%20room/join"))
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap();
+    let res = server.join_with_token(&user.token, "bad%20room").await;
     assert_eq!(error_of(res).await.0, 400);
 }
 

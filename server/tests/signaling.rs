@@ -345,13 +345,7 @@ async fn refresh_keeps_the_peer_id_and_refuses_bad_tokens() {
     // The renewed token is the same peer: joining with it reaches a's open stream.
     let mut b = server.user("b").await;
     server.join(&b, "r").await;
-    let res = server
-        .http
-        .post(server.url("/r/join"))
-        .bearer_auth(&renewed)
-        .send()
-        .await
-        .unwrap();
+    let res = server.join_with_token(&renewed, "r").await;
     assert_eq!(res.status(), 200);
     assert_eq!(a.events.next().await.data["peer"]["id"], b.id.as_str());
     assert_eq!(b.events.next().await.data["peer"]["id"], a.id.as_str());

@@ -118,13 +118,7 @@ async fn a_stream_is_chunked_sse_with_a_retry_hint_and_counted_ids() {
     // Another user joins after us (id 2: add-peer), then relays a body with line breaks: it
     // arrives as one data line per line (id 3).
     let other = server.user("other").await;
-    let join = server
-        .http
-        .post(server.url("/r/join"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let join = server.join_with_token(&token, "r").await;
     assert_eq!(join.status(), 200);
     assert_eq!(server.join(&other, "r").await.status(), 200);
     assert!(raw.chunk().await.starts_with("id: 2\nevent: add-peer\n"));
@@ -178,13 +172,7 @@ async fn connect_on_a_connection_used_before_still_streams() {
     let id = access["user"]["id"].as_str().unwrap();
     let other = server.user("other").await;
     assert_eq!(server.join(&other, "r").await.status(), 200);
-    let join = server
-        .http
-        .post(server.url("/r/join"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let join = server.join_with_token(token, "r").await;
     assert_eq!(join.status(), 200);
     assert!(raw.chunk().await.starts_with("id: 2\nevent: add-peer\n"));
     let relayed = server
@@ -362,13 +350,7 @@ async fn stalled_reader_is_ended(reused: bool) {
     assert_eq!(raw.head().await.0, 200);
     raw.chunk().await; // retry
     assert!(raw.chunk().await.contains("event: connected"));
-    let join = server
-        .http
-        .post(server.url("/r/join"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let join = server.join_with_token(&token, "r").await;
     assert_eq!(join.status(), 200);
     let sender = server.user("sender").await;
     assert_eq!(server.join(&sender, "r").await.status(), 200);

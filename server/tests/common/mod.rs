@@ -123,9 +123,14 @@ impl TestServer {
     }
 
     pub async fn join(&self, client: &Client, room: &str) -> reqwest::Response {
+        self.join_with_token(&client.token, room).await
+    }
+
+    /// `POST /<room>/join` with `token` (a user whose stream is opened some other way, or none).
+    pub async fn join_with_token(&self, token: &str, room: &str) -> reqwest::Response {
         self.http
             .post(self.url(&format!("/{room}/join")))
-            .bearer_auth(&client.token)
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()
