@@ -45,8 +45,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
     MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelState,
-    RtcIceCandidateInit, RtcIceServer, RtcIceTransportPolicy, RtcOfferOptions, RtcPeerConnection,
-    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
+    RtcDataChannelType, RtcIceCandidateInit, RtcIceServer, RtcIceTransportPolicy, RtcOfferOptions,
+    RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType,
+    RtcSessionDescriptionInit,
 };
 
 /// The label of the data channel ops travel on.
@@ -66,9 +67,17 @@ pub const MAX_CURSOR_BUFFERED_BYTES: u32 = 64 * 1024;
 /// How often the mesh's clock looks at every link (pings, timeouts, restarts).
 pub const TICK_MS: i32 = 500;
 
+/// One message of a sync.
+pub enum Payload {
+    /// JSON text.
+    Text(String),
+    /// A packed `ops` message ([`shared::packed`]), for a peer that said it takes them.
+    Packed(Vec<u8>),
+}
+
 /// Messages produced on demand, one per send, so a large sync is encoded as it goes out rather
 /// than all at once.
-pub type Outgoing = Box<dyn Iterator<Item = String>>;
+pub type Outgoing = Box<dyn Iterator<Item = Payload>>;
 
 /// What one peer asks the server to pass on to another.
 #[derive(Clone, Debug, PartialEq)]
@@ -548,19 +557,21 @@ impl Inner {
         };
         while channel.buffered_amount() < HIGH_WATER_BYTES {
             let next = match peer.outbox.live.pop_front() {
-                Some(text) => Some(text),
+                Some(text) => Some(Payload::Text(text)),
                 None => match peer.outbox.sync.as_mut().and_then(Iterator::next) {
-                    Some(text) => Some(text),
+                    Some(payload) => Some(payload),
                     None => {
                         peer.outbox.sync = None;
                         None
                     }
                 },
             };
-            let Some(text) = next else {
-                break;
+            let sent = match next {
+                None => break,
+                Some(Payload::Text(text)) => channel.send_with_str(&text),
+                Some(Payload::Packed(bytes)) => channel.send_with_u8_array(&bytes),
             };
-            if let Err(err) = channel.send_with_str(&text) {
+            if let Err(err) = sent {
                 warn(&format!("could not send to {}", peer.user.username), &err);
                 break;
             }
@@ -821,6 +832,8 @@ impl Peer {
     }
 
     fn attach_channel(&mut self, channel: RtcDataChannel) {
+        // Packed syncs arrive as ArrayBuffers (a Blob could only be read asynchronously).
+        channel.set_binary_type(RtcDataChannelType::Arraybuffer);
         channel.set_onopen(Some(self.on_open.as_ref().unchecked_ref()));
         channel.set_onmessage(Some(self.on_message.as_ref().unchecked_ref()));
         channel.set_onclose(Some(self.on_close.as_ref().unchecked_ref()));

@@ -8,7 +8,7 @@
 use crate::board::{Board, Received};
 use crate::dom::{self, Timeout, now_ms};
 use crate::mailbox::Mailbox;
-use crate::mesh::{Mesh, PeerSummary};
+use crate::mesh::{Mesh, Payload, PeerSummary};
 use crate::presence::Presence;
 use crate::ui::Ui;
 use crate::wire;
@@ -46,7 +46,9 @@ pub struct Peers {
     /// How often each peer may ask for a sync.
     sync_budget: SyncBudget,
     /// The latest hello of each peer over its budget, answered when its timer fires.
-    deferred_hellos: HashMap<PeerId, (VersionVector, Timeout)>,
+    /// The latest hello of a peer past its sync budget (what it has, whether it takes packed
+    /// syncs), answered when the timer fires.
+    deferred_hellos: HashMap<PeerId, (VersionVector, bool, Timeout)>,
     /// When my cursor last went out (`performance.now()`), for the rate limit.
     last_cursor_ms: f64,
     /// The cursor message waiting for the rate limit, and the timer that lets it out.
@@ -84,8 +86,8 @@ impl Peers {
                 }
             }
             Event::HelloDue(peer) => {
-                if let Some((have, _fired)) = self.deferred_hellos.remove(&peer) {
-                    self.hello(&peer, have, mesh, board);
+                if let Some((have, packed, _fired)) = self.deferred_hellos.remove(&peer) {
+                    self.hello(&peer, have, packed, mesh, board);
                 }
             }
             Event::ArrivalDue => self.show_arrival(board, ui),
@@ -166,11 +168,11 @@ impl Peers {
             // Painted in the next frame.
             Ok(Received::Ops { .. }) => self.show_arrival(board, ui),
             Ok(Received::Ping) => {}
-            Ok(Received::Hello(have)) => {
+            Ok(Received::Hello { have, packed }) => {
                 self.arrival
                     .expect(&have, &board.doc().version_vector(), now_ms());
                 self.show_arrival(board, ui);
-                self.hello(from, have, Some(mesh), board);
+                self.hello(from, have, packed, Some(mesh), board);
             }
             Ok(Received::Cursor { at, color }) => {
                 let peers = mesh.peers();
@@ -190,20 +192,26 @@ impl Peers {
     /// A peer says what it has: send it what it lacks, paced by its channel. Within its sync
     /// budget at once; past it, one deferred answer (to its latest hello) when the budget allows,
     /// so a peer repeating hellos costs one sync per interval and an honest one still gets its
-    /// sync after a burst of reconnects.
+    /// sync after a burst of reconnects. Packed ([`shared::packed`]) when its hello says it
+    /// takes that: a sync is the whole drawing for a late joiner, a sixth of the JSON's size.
     fn hello(
         &mut self,
         from: &PeerId,
         have: VersionVector,
+        packed: bool,
         mesh: Option<&Mesh>,
         board: &mut Board,
     ) {
         if !self.sync_budget.allow(from, now_ms()) {
             match self.deferred_hellos.entry(from.clone()) {
-                Entry::Occupied(mut waiting) => waiting.get_mut().0 = have,
+                Entry::Occupied(mut waiting) => {
+                    let waiting = waiting.get_mut();
+                    (waiting.0, waiting.1) = (have, packed);
+                }
                 Entry::Vacant(slot) => {
                     let due = Event::HelloDue(from.clone());
-                    slot.insert((have, self.mailbox.post_after(SYNC_REFILL_MS as i32, due)));
+                    let timer = self.mailbox.post_after(SYNC_REFILL_MS as i32, due);
+                    slot.insert((have, packed, timer));
                 }
             }
             return;
@@ -213,12 +221,20 @@ impl Peers {
         };
         let batches = board.sync_reply(&have, |a| a != from && mesh.contains(a));
         // Encoded one batch at a time, as the channel drains.
-        let messages = batches.into_iter().filter_map(|batch| {
+        let messages = batches.into_iter().filter_map(move |batch| {
+            if packed {
+                return Some(Payload::Packed(shared::packed::encode(
+                    &batch.ops,
+                    &batch.proofs,
+                    &batch.certs,
+                )));
+            }
             wire::encode(&ChannelMessage::Ops {
                 ops: batch.ops,
                 proofs: batch.proofs,
                 certs: batch.certs,
             })
+            .map(Payload::Text)
             .map_err(|err| dom::warn(&format!("could not encode a sync batch: {err}")))
             .ok()
         });

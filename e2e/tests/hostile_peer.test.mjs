@@ -284,7 +284,9 @@ test('a hostile peer on the real data channels changes nothing honest peers see'
       await refused('100,000 nested arrays', deep, malformed());
       await refused('100,000 unclosed arrays', '['.repeat(100_000), malformed());
       await refused('deep nesting inside an ops message', `{"ops":{"ops":[${'['.repeat(50_000)}${']'.repeat(50_000)}]}}`, malformed());
-      await refused('binary data', { binary: Array.from({ length: 64 }, (_, i) => i) }, /binary message on a text channel/);
+      // Binary data is read as a packed ops message (shared::packed), what syncs send.
+      await refused('binary data that is no packed message', { binary: Array.from({ length: 64 }, (_, i) => i) }, /malformed message: packed: unknown packed format 0/);
+      await refused('a packed message claiming a million authors', { binary: [1, 0xc0, 0x84, 0x3d, 1, 2, 3] }, /malformed message: packed: a count larger than the message/);
       // Over 256 KiB: Chromium itself refuses to send it (its SCTP limit is 262,144 bytes, even
       // when the other side's SDP offers more), so no Chromium peer can deliver one; the app's
       // size check (MessageError::TooLarge) is for other browsers and is covered by unit tests.

@@ -14,6 +14,7 @@
 //!   version vectors, erase, clear, per-user undo and redo; replicas converge whatever the order.
 //! - [`sync`]: what browsers send each other over WebRTC data channels (hello, ops, cursors, pings), its
 //!   validation, and whose ops a peer may hand us.
+//! - [`packed`]: the compact binary encoding of `ops` messages, for syncs to peers that take it.
 //! - [`link`]: the health of the link to one peer: timeouts, ICE restarts, renegotiation, pings,
 //!   and what the people list shows (direct, relayed, unreachable and why).
 //! - [`signing`]: who wrote an op: Ed25519 keys, server certificates, hash-chained proofs, and
@@ -29,6 +30,7 @@ pub mod color;
 pub mod document;
 pub mod geometry;
 pub mod link;
+pub mod packed;
 pub mod pointer;
 pub mod protocol;
 pub mod room;

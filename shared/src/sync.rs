@@ -40,6 +40,10 @@ pub enum ChannelMessage {
         /// The server's certificate of the sender's key: without it, the sender's ops are refused.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cert: Option<Certificate>,
+        /// The sender takes syncs packed ([`crate::packed`]); absent (false) from clients that
+        /// predate it, which are sent JSON.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        packed: bool,
     },
     /// Ops: a sync batch, or ops made just now, with their authors' signatures (see
     /// [`signing`](crate::signing)).
@@ -378,10 +382,20 @@ mod tests {
         let hello = ChannelMessage::Hello {
             have: VersionVector([(id("a"), 3)].into()),
             cert: None,
+            packed: false,
         };
         assert_eq!(
             serde_json::to_value(&hello).unwrap(),
             json!({"hello": {"have": {"a": 3}}})
+        );
+        let packed = ChannelMessage::Hello {
+            have: VersionVector::default(),
+            cert: None,
+            packed: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&packed).unwrap(),
+            json!({"hello": {"have": {}, "packed": true}})
         );
         let cursor = ChannelMessage::Cursor {
             at: Some((1.5, 2.0)),

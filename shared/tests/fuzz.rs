@@ -22,11 +22,12 @@ use shared::document::{
     VersionVector, batches,
 };
 use shared::geometry::{MAX_COORD, Point, is_valid_width};
+use shared::packed;
 use shared::protocol::{
     AccessResponse, AddPeer, ClientConfig, Connected, ErrorBody, IceCandidate, JoinResponse,
     Relayed, RemovePeer, SessionDescription,
 };
-use shared::signing::{Certificate, Mark, Proof, PublicKey, Signature};
+use shared::signing::{Certificate, Mark, Proof, PublicKey, Signature, canonical};
 use shared::sync::{ChannelMessage, MAX_OPS_PER_MESSAGE, accept_op};
 use std::collections::HashSet;
 
@@ -267,7 +268,7 @@ fn proof() -> BoxedStrategy<Proof> {
 fn message() -> BoxedStrategy<ChannelMessage> {
     prop_oneof![
         1 => (version_vector(), prop::option::of(certificate()))
-            .prop_map(|(have, cert)| ChannelMessage::Hello { have, cert }),
+            .prop_map(|(have, cert)| ChannelMessage::Hello { have, cert, packed: false }),
         4 => prop_oneof![
             8 => prop::collection::vec(op(), 0..6),
             // Many small ops (many huge ones would be gigabytes, far past any channel's limit).
@@ -773,6 +774,68 @@ proptest! {
         }
         let _ = serde_json::from_slice::<ChannelMessage>(&bytes);
         decode_everything(&String::from_utf8_lossy(&bytes));
+    }
+
+    /// An `ops` message comes back from its packed form exactly: every op's canonical bytes
+    /// (the ones hashed into its author's chain: floats bit for bit), the proofs, the
+    /// certificates.
+    #[test]
+    fn packed_ops_messages_come_back_bit_for_bit(m in message()) {
+        let ChannelMessage::Ops { ops, proofs, certs } = &m else {
+            return Ok(());
+        };
+        let back = packed::decode(&packed::encode(ops, proofs, certs));
+        let Ok(ChannelMessage::Ops { ops: back_ops, proofs: back_proofs, certs: back_certs }) = back
+        else {
+            return Err(TestCaseError::fail(format!("does not decode: {back:?}")));
+        };
+        let bytes = |ops: &[Op]| -> Vec<Vec<u8>> {
+            ops.iter()
+                .map(|op| {
+                    let mut out = Vec::new();
+                    canonical(op, &mut out);
+                    out
+                })
+                .collect()
+        };
+        prop_assert_eq!(bytes(&back_ops), bytes(ops));
+        prop_assert_eq!(&back_proofs, proofs);
+        prop_assert_eq!(&back_certs, certs);
+    }
+
+    /// Packed messages damaged, and arbitrary bytes: decoding returns, and what still decodes
+    /// and validates is bounded.
+    #[test]
+    fn packed_decoding_never_panics(
+        m in message(),
+        mutations in prop::collection::vec(mutation(), 1..4),
+        noise in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut bytes = match &m {
+            ChannelMessage::Ops { ops, proofs, certs } => packed::encode(ops, proofs, certs),
+            _ => [&[packed::FORMAT][..], &noise].concat(),
+        };
+        for mutation in &mutations {
+            match mutation {
+                Mutation::Truncate(i) => bytes.truncate(i.index(bytes.len() + 1)),
+                Mutation::Flip(i, b) if !bytes.is_empty() => {
+                    let i = i.index(bytes.len());
+                    bytes[i] ^= b;
+                }
+                Mutation::Insert(i, b) => {
+                    let i = i.index(bytes.len() + 1);
+                    bytes.splice(i..i, b.iter().copied());
+                }
+                _ => {}
+            }
+        }
+        for input in [&bytes, &noise] {
+            if let Ok(m) = packed::decode(input)
+                && m.validate().is_ok()
+            {
+                message_is_bounded(&m);
+            }
+        }
     }
 
     /// Damaged server events decode or fail, never panic.

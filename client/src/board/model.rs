@@ -135,6 +135,7 @@ impl Model {
         ChannelMessage::Hello {
             have: self.replica.doc.version_vector(),
             cert: self.ledger.certificate(&self.replica.me).cloned(),
+            packed: true,
         }
     }
 

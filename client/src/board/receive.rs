@@ -1,5 +1,8 @@
 //! What arrives on a peer's channel, checked before anything of it reaches the model.
 //!
+//! Text is JSON; an `ArrayBuffer` is a packed `ops` message ([`shared::packed`]), what a sync
+//! sends a peer whose hello said it takes them.
+//!
 //! Everything from a peer is untrusted: its size is checked before it is copied or parsed, its
 //! fields are bounded by [`ChannelMessage::validate`], an op is only considered when
 //! [`accept_op`] allows its author to reach us through that peer, and only integrated when the
@@ -11,6 +14,7 @@ use crate::wire;
 use shared::PeerId;
 use shared::color::Color;
 use shared::document::{Op, VersionVector};
+use shared::packed;
 use shared::signing::TrustError;
 use shared::sync::{ChannelMessage, MAX_MESSAGE_BYTES, MessageError, accept_op};
 use std::fmt;
@@ -19,8 +23,8 @@ use wasm_bindgen::{JsCast, JsValue};
 /// Why a peer's data was dropped.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReceiveError {
-    /// Binary data: the channels carry JSON text only.
-    NotText,
+    /// Neither text (JSON) nor an `ArrayBuffer` (a packed sync): a `Blob`, say.
+    Unreadable,
     /// The message failed a check (size, shape or bounds).
     Rejected(MessageError),
 }
@@ -28,7 +32,7 @@ pub enum ReceiveError {
 impl fmt::Display for ReceiveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReceiveError::NotText => f.write_str("binary message on a text channel"),
+            ReceiveError::Unreadable => f.write_str("neither text nor an ArrayBuffer"),
             ReceiveError::Rejected(why) => why.fmt(f),
         }
     }
@@ -40,7 +44,12 @@ impl std::error::Error for ReceiveError {}
 #[derive(Clone, Debug, PartialEq)]
 pub enum Received {
     /// The peer's summary: answer with [`Board::sync_reply`].
-    Hello(VersionVector),
+    Hello {
+        /// What it has.
+        have: VersionVector,
+        /// It takes syncs packed ([`shared::packed`]).
+        packed: bool,
+    },
     /// Ops, integrated (or dropped, when their author may not reach us through this peer, or
     /// their signature does not check, or the document refuses them).
     Ops {
@@ -68,8 +77,16 @@ pub(super) fn receive(
     data: &JsValue,
     in_room: impl Fn(&PeerId) -> bool,
 ) -> Result<Received, ReceiveError> {
+    if let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() {
+        // Measured before it is copied into wasm memory.
+        ChannelMessage::check_size(buffer.byte_length() as usize)
+            .map_err(ReceiveError::Rejected)?;
+        let bytes = js_sys::Uint8Array::new(buffer).to_vec();
+        let message = packed::decode(&bytes).map_err(ReceiveError::Rejected)?;
+        return receive_message(model, out, from, message, in_room);
+    }
     let Some(text) = data.dyn_ref::<js_sys::JsString>() else {
-        return Err(ReceiveError::NotText);
+        return Err(ReceiveError::Unreadable);
     };
     // A UTF-8 encoding is never shorter than the UTF-16 one, so a string over the limit in
     // UTF-16 units is over it in bytes too: refuse it before copying it into wasm memory.
@@ -91,9 +108,20 @@ pub(super) fn receive_text(
     ChannelMessage::check_size(text.len()).map_err(ReceiveError::Rejected)?;
     let message: ChannelMessage =
         wire::decode(text).map_err(|why| ReceiveError::Rejected(MessageError::Malformed(why)))?;
+    receive_message(model, out, from, message, in_room)
+}
+
+/// Checks a decoded message's bounds and acts on it.
+fn receive_message(
+    model: &mut Model,
+    out: &mut Renderer,
+    from: &PeerId,
+    message: ChannelMessage,
+    in_room: impl Fn(&PeerId) -> bool,
+) -> Result<Received, ReceiveError> {
     message.validate().map_err(ReceiveError::Rejected)?;
     Ok(match message {
-        ChannelMessage::Hello { have, cert } => {
+        ChannelMessage::Hello { have, cert, packed } => {
             match cert {
                 Some(cert) if cert.peer == *from => {
                     if let Err(why) = model.learn(&cert) {
@@ -103,7 +131,7 @@ pub(super) fn receive_text(
                 Some(_) => crate::dom::warn(&format!("{from} sent someone else's certificate")),
                 None => crate::dom::warn(&format!("{from} sent no certificate")),
             }
-            Received::Hello(have)
+            Received::Hello { have, packed }
         }
         ChannelMessage::Cursor { at, color } => Received::Cursor { at, color },
         // The mesh answers pings itself; one that gets here means nothing.

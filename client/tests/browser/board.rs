@@ -2,7 +2,8 @@
 //! messages are checked before they touch the document.
 
 use crate::support::{
-    board, board_of, cert_of, drag, from_peer, key_of, painted_pixels, pixel, pixel_at_css, rgba,
+    board, board_of, cert_of, drag, from_peer, from_peer_data, key_of, painted_pixels, pixel,
+    pixel_at_css, rgba,
 };
 use client::board::{Board, ReceiveError, Received};
 use client::canvas::PenInput;
@@ -560,11 +561,22 @@ fn serde_json_cert(cert: &shared::signing::Certificate) -> String {
 #[wasm_bindgen_test]
 fn bad_peer_messages_are_dropped_without_painting() {
     let mut board = board(100, 100, RED);
-    let binary = js_sys::Uint8Array::new_with_length(4);
+    let blob = web_sys::Blob::new().unwrap();
     assert_eq!(
-        board.receive(&id("bob"), &binary.into(), |_| true),
-        Err(ReceiveError::NotText)
+        board.receive(&id("bob"), &blob.into(), |_| true),
+        Err(ReceiveError::Unreadable)
     );
+    // An ArrayBuffer is read as a packed message: these bytes are none.
+    let binary = js_sys::Uint8Array::from(&[7u8, 1, 2, 3][..]).buffer();
+    assert!(matches!(
+        board.receive(&id("bob"), &binary.into(), |_| true),
+        Err(ReceiveError::Rejected(MessageError::Malformed(why))) if why.contains("unknown packed format 7")
+    ));
+    let too_big = js_sys::ArrayBuffer::new((MAX_MESSAGE_BYTES + 1) as u32);
+    assert!(matches!(
+        board.receive(&id("bob"), &too_big.into(), |_| true),
+        Err(ReceiveError::Rejected(MessageError::TooLarge(_)))
+    ));
     let huge = "x".repeat(MAX_MESSAGE_BYTES + 1);
     assert!(matches!(
         from_peer(&mut board, "bob", &huge, &["bob"]),
@@ -677,6 +689,46 @@ fn a_hello_is_answered_with_exactly_the_missing_ops_in_batches_under_the_budget(
         .collect();
     assert_eq!(back.len(), 3);
     assert!(back.iter().all(|op| op.author == id("bob")));
+}
+
+#[wasm_bindgen_test]
+fn a_packed_sync_draws_what_a_json_one_does_in_a_fraction_of_the_bytes() {
+    let mut alice = board_of("alice", 200, 100, RED);
+    scribble(&mut alice, 60, 50);
+    let mut by_json = board_of("bob", 200, 100, BLUE);
+    let mut by_packed = board_of("carol", 200, 100, BLUE);
+    let ChannelMessage::Hello { have, packed, .. } = by_packed.hello() else {
+        panic!("not a hello");
+    };
+    assert!(packed, "the client says it takes packed syncs");
+    let (mut json_bytes, mut packed_bytes) = (0, 0);
+    for batch in alice.sync_reply(&have, |_| false) {
+        let text = batch_text(&batch);
+        from_peer(&mut by_json, "alice", &text, &["alice"]).unwrap();
+        let bytes = shared::packed::encode(&batch.ops, &batch.proofs, &batch.certs);
+        let buffer = js_sys::Uint8Array::from(&bytes[..]).buffer();
+        assert_eq!(
+            from_peer_data(&mut by_packed, "alice", &buffer.into(), &["alice"]),
+            Ok(Received::Ops {
+                integrated: batch.ops.len(),
+                dropped: 0
+            })
+        );
+        (json_bytes, packed_bytes) = (json_bytes + text.len(), packed_bytes + bytes.len());
+    }
+    assert!(
+        packed_bytes * 4 < json_bytes,
+        "{packed_bytes} bytes packed, {json_bytes} as JSON"
+    );
+    assert_eq!(
+        by_packed.doc().version_vector(),
+        alice.doc().version_vector()
+    );
+    for (x, y) in [(30.0, 20.0), (50.0, 60.0), (10.0, 40.0)] {
+        let theirs = pixel(&mut by_json, x, y);
+        assert_eq!(theirs[3], 255, "ink at ({x}, {y})");
+        assert_eq!(pixel(&mut by_packed, x, y), theirs, "at ({x}, {y})");
+    }
 }
 
 #[wasm_bindgen_test]

@@ -147,10 +147,21 @@ pub fn from_peer(
     text: &str,
     present: &[&str],
 ) -> Result<Received, ReceiveError> {
+    from_peer_data(board, from, &JsValue::from_str(text), present)
+}
+
+/// [`from_peer`] for any data a channel can deliver (an `ArrayBuffer`: a packed sync).
+pub fn from_peer_data(
+    board: &mut Board,
+    from: &str,
+    data: &JsValue,
+    present: &[&str],
+) -> Result<Received, ReceiveError> {
     let present: Vec<PeerId> = present.iter().map(|s| PeerId((*s).into())).collect();
     let hello = wire::encode(&ChannelMessage::Hello {
         have: Default::default(),
         cert: Some(cert_of(from)),
+        packed: false,
     })
     .unwrap();
     board
@@ -158,7 +169,5 @@ pub fn from_peer(
             present.contains(p)
         })
         .unwrap();
-    board.receive(&PeerId(from.into()), &JsValue::from_str(text), |p| {
-        present.contains(p)
-    })
+    board.receive(&PeerId(from.into()), data, |p| present.contains(p))
 }

@@ -86,9 +86,10 @@ fn channel_messages_round_trip_in_their_wire_shape() {
     let hello = ChannelMessage::Hello {
         have: VersionVector([(PeerId("a".into()), 3)].into()),
         cert: None,
+        packed: true,
     };
     let text = wire::encode(&hello).unwrap();
-    assert_eq!(text, r#"{"hello":{"have":{"a":3}}}"#);
+    assert_eq!(text, r#"{"hello":{"have":{"a":3},"packed":true}}"#);
     assert_eq!(wire::decode::<ChannelMessage>(&text).unwrap(), hello);
     let cursor = ChannelMessage::Cursor {
         at: None,
