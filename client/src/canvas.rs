@@ -12,7 +12,7 @@
 
 use crate::dom::{self, Listener};
 use shared::document::{Element, Shape};
-use shared::geometry::{Point, normalize_pressure, pressure_width};
+use shared::geometry::{Point, StrokePiece, normalize_pressure, stroke_pieces};
 use shared::pointer::{Arbiter, PointerKind, Press};
 use shared::shapes::{ellipse_outline, text_height};
 use shared::view::View;
@@ -188,10 +188,10 @@ impl Canvas {
 /// Paints an element in world coordinates on `ctx`: the one painting code for the screen, its
 /// layers and the PNG export, so they cannot disagree.
 ///
-/// A stroke is painted from its point `from` on (the increment the document reported), each
-/// segment stroked on its own so its width follows the pressure at its end; round caps join the
-/// pieces seamlessly. A segment from a point to itself (a click) is painted as a dot, since a
-/// zero-length line may draw nothing. Other shapes are outlines, painted whole.
+/// A stroke is painted from its point `from` on (the increment the document reported), in the
+/// pieces [`stroke_pieces`] cuts it into: a path per run of segments of one width (the width
+/// follows the pressure), round joins and caps joining them seamlessly, and a dot for a segment
+/// from a point to itself. Other shapes are outlines, painted whole.
 pub fn paint_element(ctx: &CanvasRenderingContext2d, element: &Element, from: usize) {
     let color = element.color.to_string();
     ctx.set_stroke_style_str(&color);
@@ -199,19 +199,30 @@ pub fn paint_element(ctx: &CanvasRenderingContext2d, element: &Element, from: us
     let width = f64::from(element.width);
     match &element.shape {
         Shape::Stroke { points } => {
-            for i in from..points.len() {
-                let (a, b) = (points[i.saturating_sub(1)], points[i]);
-                let w = f64::from(pressure_width(element.width, b.pressure));
+            for piece in stroke_pieces(element.width, points, from) {
                 ctx.begin_path();
-                if a.x == b.x && a.y == b.y {
-                    // Cannot fail: the radius is never negative.
-                    let _ = ctx.arc(f64::from(b.x), f64::from(b.y), w / 2.0, 0.0, TAU);
-                    ctx.fill();
-                } else {
-                    ctx.set_line_width(w);
-                    ctx.move_to(f64::from(a.x), f64::from(a.y));
-                    ctx.line_to(f64::from(b.x), f64::from(b.y));
-                    ctx.stroke();
+                match piece {
+                    StrokePiece::Dot { at, width } => {
+                        let p = points[at];
+                        // Cannot fail: the radius is never negative.
+                        let _ = ctx.arc(
+                            f64::from(p.x),
+                            f64::from(p.y),
+                            f64::from(width) / 2.0,
+                            0.0,
+                            TAU,
+                        );
+                        ctx.fill();
+                    }
+                    StrokePiece::Run { start, end, width } => {
+                        ctx.set_line_width(f64::from(width));
+                        let first = points[start - 1];
+                        ctx.move_to(f64::from(first.x), f64::from(first.y));
+                        for p in &points[start..end] {
+                            ctx.line_to(f64::from(p.x), f64::from(p.y));
+                        }
+                        ctx.stroke();
+                    }
                 }
             }
         }
