@@ -147,15 +147,11 @@ export async function waitForSaved(user, roomId, { text = null, records = null, 
 }
 
 /**
- * In-page: generates a drawing with `generator` (strokeOps' source) and `options`, and adds it to
- * `room` as `records` records of about equal size, in one transaction. Resolves to
- * { ops, records, chars }.
+ * In-page: adds `records` (objects as client/src/storage.rs writes them: { room, ops } with `ops`
+ * the JSON of an array of ops, and `trust`, the JSON of the proofs and certificates that sign
+ * them, once ops are signed) to the records store in one transaction. Resolves when committed.
  */
-export function injectInPage({ db: names, room, generator, options, records }) {
-  const ops = (0, eval)(`(${generator})`)(options);
-  const per = Math.ceil(ops.length / records);
-  const texts = [];
-  for (let i = 0; i < ops.length; i += per) texts.push(JSON.stringify(ops.slice(i, i + per)));
+export function addRecordsInPage({ db: names, records }) {
   return new Promise((resolve, reject) => {
     const open = indexedDB.open(names.name);
     open.onupgradeneeded = () => open.transaction.abort();
@@ -164,10 +160,10 @@ export function injectInPage({ db: names, room, generator, options, records }) {
       const db = open.result;
       const tx = db.transaction(names.store, 'readwrite');
       const store = tx.objectStore(names.store);
-      for (const text of texts) store.add({ room, ops: text });
+      for (const record of records) store.add(record);
       tx.oncomplete = () => {
         db.close();
-        resolve({ ops: ops.length, records: texts.length, chars: texts.reduce((n, t) => n + t.length, 0) });
+        resolve();
       };
       tx.onabort = () => {
         db.close();
@@ -178,6 +174,20 @@ export function injectInPage({ db: names, room, generator, options, records }) {
 }
 
 /**
+ * In-page: generates a drawing with `generator` (strokeOps' source) and `options`, and adds it to
+ * `room` as `records` records of about equal size, with `adder` (addRecordsInPage's source).
+ * Resolves to { ops, records, chars }.
+ */
+export async function injectInPage({ db, room, generator, adder, options, records }) {
+  const ops = (0, eval)(`(${generator})`)(options);
+  const per = Math.ceil(ops.length / records);
+  const texts = [];
+  for (let i = 0; i < ops.length; i += per) texts.push(JSON.stringify(ops.slice(i, i + per)));
+  await (0, eval)(`(${adder})`)({ db, records: texts.map((text) => ({ room, ops: text })) });
+  return { ops: ops.length, records: texts.length, chars: texts.reduce((n, t) => n + t.length, 0) };
+}
+
+/**
  * Adds a generated drawing (strokeOps(options)) to `roomId`'s saved records in `page`, as
  * `records` records; the page must have loaded the app once (it creates the database). The ops
  * are generated in the page: a 50 MB drawing never crosses the DevTools protocol.
@@ -185,6 +195,29 @@ export function injectInPage({ db: names, room, generator, options, records }) {
 export async function injectSavedDrawing(page, roomId, options, { records = 1 } = {}) {
   return page.evaluate(
     ([args]) => (0, eval)(`(${args.injector})`)(args),
-    [{ injector: injectInPage.toString(), db: DB, room: roomId, generator: strokeOps.toString(), options, records }],
+    [
+      {
+        injector: injectInPage.toString(),
+        db: DB,
+        room: roomId,
+        generator: strokeOps.toString(),
+        adder: addRecordsInPage.toString(),
+        options,
+        records,
+      },
+    ],
   );
+}
+
+/**
+ * Adds one signed record to `roomId`'s saved records in `page` (addRecordsInPage): `opsJson`
+ * the JSON array of ops, `trustJson` the JSON of `{proofs, certs}`. The page must have loaded the
+ * app once (it creates the database). Both strings cross the DevTools protocol whole.
+ */
+export async function injectSignedRecord(page, roomId, opsJson, trustJson) {
+  await page.evaluate(
+    ([source, args]) => (0, eval)(`(${source})`)(args),
+    [addRecordsInPage.toString(), { db: DB, records: [{ room: roomId, ops: opsJson, trust: trustJson }] }],
+  );
+  return { chars: opsJson.length + trustJson.length };
 }
