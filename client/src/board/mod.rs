@@ -231,7 +231,8 @@ impl Board {
     /// will never finish, and painting them every frame on the live layer would cost a frame's
     /// time for nothing. Returns how many were committed.
     pub fn settle_live(&mut self, in_room: impl Fn(&PeerId) -> bool) -> usize {
-        self.renderer.settle_live(self.model.me(), in_room)
+        self.renderer
+            .settle_live(self.model.doc(), self.model.me(), in_room)
     }
 
     /// The room's members changed to `in_room`: what peers who left had waiting (for a gap to

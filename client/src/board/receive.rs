@@ -173,7 +173,7 @@ fn receive_message(
             let integrated = admission.changes.integrated;
             out.absorb(admission.changes, model.doc());
             // A sync can carry the unfinished stroke of someone who left mid-stroke.
-            out.settle_live(model.me(), &in_room);
+            out.settle_live(model.doc(), model.me(), &in_room);
             Received::Ops {
                 integrated,
                 dropped,

@@ -278,19 +278,32 @@ impl Renderer {
         self.committed_top = done.top;
     }
 
-    /// Commits the unfinished strokes of authors who are gone (neither `me` nor `in_room`).
+    /// Commits the unfinished strokes of authors who are gone (neither `me` nor `in_room`), as
+    /// a finished one is: onto the committed layer at once. (A sync cut between a departed
+    /// author's `add` and its `finish` leaves one such stroke at the end of nearly every batch:
+    /// a repaint for each would start over on the whole drawing every batch of a late join.)
     /// Returns how many were committed.
-    pub(super) fn settle_live(&mut self, me: &PeerId, in_room: impl Fn(&PeerId) -> bool) -> usize {
-        let before = self.live.len();
-        self.live
-            .retain(|id| id.author == *me || in_room(&id.author));
-        let settled = before - self.live.len();
-        if settled > 0 {
+    pub(super) fn settle_live(
+        &mut self,
+        doc: &Document,
+        me: &PeerId,
+        in_room: impl Fn(&PeerId) -> bool,
+    ) -> usize {
+        let gone: Vec<OpId> = self
+            .live
+            .iter()
+            .filter(|id| id.author != *me && !in_room(&id.author))
+            .cloned()
+            .collect();
+        for id in &gone {
+            self.live.remove(id);
+            self.commit(id, doc);
+        }
+        if !gone.is_empty() {
             self.live_stale = true;
-            self.repaint_pending = true;
             self.frame_pending = true;
         }
-        settled
+        gone.len()
     }
 
     pub(super) fn live_count(&self) -> usize {
@@ -317,32 +330,36 @@ impl Renderer {
             if self.live.remove(&id) {
                 self.live_stale = true;
             }
-            let Some(element) = doc.element(&id) else {
-                continue;
-            };
-            if !doc.is_visible(element) {
-                continue;
-            }
-            // Onto the committed layer at once, in the view it was painted at, so it never
-            // vanishes while a repaint waits for the view to hold still. Below the layer's top
-            // it stacks wrong there until the repaint this asks for.
-            self.committed.set_view(&self.layer_view);
-            paint_element(self.committed.context(), element, 0);
-            let key = (element.lamport, element.id.clone());
-            if self.committed_top.as_ref().is_some_and(|top| key < *top) {
-                self.repaint_pending = true;
-                continue;
-            }
-            self.committed_top = Some(key.clone());
-            // A repaint under way takes it at its end if it lands above all it paints.
-            if let Some(job) = &mut self.repaint {
-                match doc.slot_of(&id) {
-                    Some(slot) if job.last.as_ref().is_none_or(|last| key > *last) => {
-                        job.slots.push(slot);
-                        job.last = Some(key);
-                    }
-                    _ => self.repaint_pending = true,
+            self.commit(&id, doc);
+        }
+    }
+
+    /// Paints finished element `id` onto the committed layer at once, in the view it was
+    /// painted at, so it never vanishes while a repaint waits for the view to hold still. Below
+    /// the layer's top it stacks wrong there until the repaint this asks for.
+    fn commit(&mut self, id: &OpId, doc: &Document) {
+        let Some(element) = doc.element(id) else {
+            return;
+        };
+        if !doc.is_visible(element) {
+            return;
+        }
+        self.committed.set_view(&self.layer_view);
+        paint_element(self.committed.context(), element, 0);
+        let key = (element.lamport, element.id.clone());
+        if self.committed_top.as_ref().is_some_and(|top| key < *top) {
+            self.repaint_pending = true;
+            return;
+        }
+        self.committed_top = Some(key.clone());
+        // A repaint under way takes it at its end if it lands above all it paints.
+        if let Some(job) = &mut self.repaint {
+            match doc.slot_of(id) {
+                Some(slot) if job.last.as_ref().is_none_or(|last| key > *last) => {
+                    job.slots.push(slot);
+                    job.last = Some(key);
                 }
+                _ => self.repaint_pending = true,
             }
         }
     }

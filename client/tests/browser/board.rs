@@ -217,6 +217,54 @@ fn a_growing_stroke_paints_only_its_new_segments_each_frame() {
 }
 
 #[wasm_bindgen_test]
+fn a_departed_authors_unfinished_stroke_in_a_sync_is_painted_once_not_with_a_repaint() {
+    // 40 finished strokes of 20 points by someone who left, and the start of a 41st: what a
+    // sync batch cut between that stroke's add and its finish carries.
+    let mut ops = Vec::new();
+    for i in 0..41u64 {
+        let y = 2.5 + i as f32 * 2.0;
+        let points = (0..20).map(|k| p(5.0 + k as f32 * 9.0, y)).collect();
+        ops.push(Op {
+            author: id("gone"),
+            seq: 2 * i + 1,
+            lamport: 2 * i + 1,
+            op: OpKind::Add {
+                shape: Shape::Stroke { points },
+                color: BLUE,
+                width: 1.0,
+            },
+        });
+        if i < 40 {
+            ops.push(Op {
+                author: id("gone"),
+                seq: 2 * i + 2,
+                lamport: 2 * i + 2,
+                op: OpKind::Finish { element: 2 * i + 1 },
+            });
+        }
+    }
+    let mut board = board(200, 100, RED);
+    board.render();
+    let line_tos = count_line_to();
+    assert_eq!(
+        from_peer(&mut board, "bob", &ops_text(ops), &["bob"]),
+        Ok(Received::Ops {
+            integrated: 81,
+            dropped: 0
+        })
+    );
+    board.render();
+    // Each stroke once (19 segments, one path): the unfinished one committed like the others,
+    // not by a repaint that paints all 41 again.
+    assert_eq!(line_tos(), 41 * 19);
+    assert_eq!(
+        pixel(&mut board, 100.0, 82.0),
+        rgba(BLUE),
+        "the unfinished stroke shows"
+    );
+}
+
+#[wasm_bindgen_test]
 fn line_rect_and_ellipse_paint_outlines() {
     let mut board = board(300, 200, BLUE);
     board.set_tool(Tool::Line);
