@@ -10,10 +10,14 @@
 
 use crate::chunked::Dechunker;
 use crate::sse::{SseItem, SseParser};
-use std::io;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+use nix::sys::time::TimeSpec;
+use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// Largest response head accepted.
@@ -324,6 +328,45 @@ impl SseConn {
         result.map(|()| true)
     }
 
+    /// Asks the kernel to stamp what arrives on this stream with the time it reached the socket
+    /// (`SO_TIMESTAMPNS`), for [`SseConn::read_some_stamped`].
+    pub fn stamp_arrivals(&self) -> io::Result<()> {
+        setsockopt(&self.stream, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)
+    }
+
+    /// [`SseConn::read_some`], with each item's arrival in this machine's socket as the kernel
+    /// stamped it (the latest segment's, when a read takes several; `None` for bytes that came
+    /// with the response head, or when the kernel gave no stamp). The load generator shares the
+    /// cores with the server, so in a burst this can be well before the read.
+    pub async fn read_some_stamped(
+        &mut self,
+        emit: &mut impl FnMut(SseItem, Option<SystemTime>),
+    ) -> io::Result<bool> {
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            self.process(&pending, &mut |item| emit(item, None))?;
+            return Ok(true);
+        }
+        let (n, at) = loop {
+            self.stream.readable().await?;
+            let (stream, read) = (&self.stream, &mut self.read);
+            match stream.try_io(Interest::READABLE, || {
+                recv_stamped(stream.as_raw_fd(), read)
+            }) {
+                Ok(got) => break got,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            return Ok(false);
+        }
+        let read = std::mem::take(&mut self.read);
+        let result = self.process(&read[..n], &mut |item| emit(item, at));
+        self.read = read;
+        result.map(|()| true)
+    }
+
     fn process(&mut self, bytes: &[u8], emit: &mut impl FnMut(SseItem)) -> io::Result<()> {
         match &mut self.dechunk {
             Some(d) => {
@@ -334,6 +377,22 @@ impl SseConn {
             None => self.parser.feed(bytes, emit).map_err(invalid),
         }
     }
+}
+
+/// One `recvmsg` into `buf`: the bytes read and the kernel's receive stamp, if any.
+fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<SystemTime>)> {
+    let mut cmsg = nix::cmsg_space!(TimeSpec);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(fd, &mut iov, Some(&mut cmsg), MsgFlags::empty())?;
+    let at = msg.cmsgs().ok().and_then(|mut all| {
+        all.find_map(|c| match c {
+            ControlMessageOwned::ScmTimestampns(ts) => {
+                Some(UNIX_EPOCH + Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32))
+            }
+            _ => None,
+        })
+    });
+    Ok((msg.bytes, at))
 }
 
 fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {

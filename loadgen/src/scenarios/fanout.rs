@@ -6,7 +6,12 @@
 //! once: the later joiner gets `add-peer` (offer: true) about the earlier, the earlier gets
 //! `add-peer` (offer: false) about the later. So every member expects exactly P−1 `add-peer`
 //! events, one per roommate, and each was caused by one join request: its own (offer: true) or
-//! the roommate's (offer: false). Latency is from that request's start to the event's arrival.
+//! the roommate's (offer: false). Latency is from that request's start to the event's arrival,
+//! twice: to when this process read it, and to when it reached this process's socket (the
+//! kernel's `SO_TIMESTAMPNS` stamp, against the wall clock read with the request's start). They
+//! differ by the time the event waited for this process, which shares the machine's cores with
+//! the server and is busiest exactly during the burst: the first figure holds the load
+//! generator's own delay, the second what the server and the network took.
 
 use super::{Ctx, Outcome, ServerEnd, secs, settle, warm_up};
 use crate::api;
@@ -18,7 +23,7 @@ use crate::stats::{Summary, Tally, bump, merge};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::Barrier;
 use tokio::time::Instant;
 
@@ -59,6 +64,8 @@ struct Got {
     room: String,
     offer: bool,
     at: Instant,
+    /// When it reached this machine's socket, as the kernel stamped it.
+    arrived: Option<SystemTime>,
 }
 
 /// An `add-peer` as read, its JSON parsed only after the round: work this process does while
@@ -68,6 +75,7 @@ struct Raw {
     member: usize,
     data: String,
     at: Instant,
+    arrived: Option<SystemTime>,
 }
 
 /// One round's figures.
@@ -95,13 +103,27 @@ pub struct Round {
     pub secs: f64,
     /// Whether the deadline ran out.
     pub timed_out: bool,
-    /// Join request start → expected `add-peer` received, this round.
+    /// Join request start → expected `add-peer` read by the load generator, this round.
     pub latency: Summary,
+    /// Join request start → expected `add-peer` in the load generator's socket (the kernel's
+    /// receive stamp): the same without the time the event waited for this process to read it.
+    pub latency_in_socket: Summary,
     /// Milliseconds the server's threads spent on a CPU from the release of the joins until the
     /// last expected event (or the deadline): its share of the burst.
     pub server_cpu_ms: f64,
     /// The same for this load generator, which shares the machine's cores with the server.
     pub client_cpu_ms: f64,
+}
+
+/// Every round's samples, in nanoseconds.
+#[derive(Default)]
+struct Samples {
+    /// Join request start → `add-peer` read.
+    latencies: Vec<u64>,
+    /// Join request start → `add-peer` in the socket.
+    in_socket: Vec<u64>,
+    /// Join request round trips.
+    join_latencies: Vec<u64>,
 }
 
 /// Runs `fanout`.
@@ -110,27 +132,18 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
     warm_up(&target).await;
     let before = proc::usage(server.pid);
     let mut rounds = Vec::new();
-    let mut latencies = Vec::new();
-    let mut join_latencies = Vec::new();
+    let mut all = Samples::default();
     let mut errors = Tally::new();
     for r in 1..=args.rounds {
-        let round = run_round(
-            server.pid,
-            &target,
-            args,
-            r,
-            &mut latencies,
-            &mut join_latencies,
-            &mut errors,
-        )
-        .await;
+        let round = run_round(server.pid, &target, args, r, &mut all, &mut errors).await;
         rounds.push(round);
         // The round's streams and connections are closed: let the server see it.
         settle(server.pid, before.fds, Duration::from_secs(10)).await;
     }
     let after = proc::usage(server.pid);
-    let latency = Summary::of_nanos(&mut latencies);
-    let join_latency = Summary::of_nanos(&mut join_latencies);
+    let latency = Summary::of_nanos(&mut all.latencies);
+    let latency_in_socket = Summary::of_nanos(&mut all.in_socket);
+    let join_latency = Summary::of_nanos(&mut all.join_latencies);
     let server_end = ServerEnd::of(&mut server);
 
     let mut t = Table::new(
@@ -153,6 +166,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
             "last event s",
             "cpu ms server / client",
             "latency p50 / p99 / max",
+            "in socket p50 / p99 / max",
         ],
     );
     for r in &rounds {
@@ -169,6 +183,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
             format!("{:.3}{}", r.secs, mark(r.timed_out)),
             format!("{:.1} / {:.1}", r.server_cpu_ms, r.client_cpu_ms),
             r.latency.short_ms(),
+            r.latency_in_socket.short_ms(),
         ]);
     }
     t.row(vec![
@@ -188,11 +203,13 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> Result<Outcome, String> {
         String::new(),
         String::new(),
         latency.short_ms(),
+        latency_in_socket.short_ms(),
     ]);
     let json = serde_json::json!({
         "rooms": args.rooms,
         "peers_per_room": args.peers,
         "latency": latency,
+        "latency_in_socket": latency_in_socket,
         "join_latency": join_latency,
         "missing": rounds.iter().map(|r| r.missing).sum::<usize>(),
         "extra": rounds.iter().map(|r| r.extra).sum::<usize>(),
@@ -213,8 +230,7 @@ async fn run_round(
     target: &Arc<crate::http::Target>,
     args: &FanoutArgs,
     round: usize,
-    latencies: &mut Vec<u64>,
-    join_latencies: &mut Vec<u64>,
+    all: &mut Samples,
     errors: &mut Tally,
 ) -> Round {
     let n = args.rooms * args.peers;
@@ -248,9 +264,12 @@ async fn run_round(
                 continue;
             }
         };
+        if let Err(e) = sse.stamp_arrivals() {
+            bump(errors, format!("timestamps: {}", error_kind(&e)));
+        }
         let got = Arc::clone(&got);
         readers.push(tokio::spawn(async move {
-            let mut on_item = |item: SseItem| {
+            let mut on_item = |item: SseItem, arrived: Option<SystemTime>| {
                 let SseItem::Event(e) = item else { return };
                 if e.event != "add-peer" {
                     return;
@@ -260,9 +279,10 @@ async fn run_round(
                     member: i,
                     data: e.data,
                     at,
+                    arrived,
                 });
             };
-            while let Ok(true) = sse.read_some(&mut on_item).await {}
+            while let Ok(true) = sse.read_some_stamped(&mut on_item).await {}
         }));
     }
     let streams = readers.len();
@@ -289,10 +309,10 @@ async fn run_round(
         let barrier = Arc::clone(&barrier);
         joins.push(tokio::spawn(async move {
             barrier.wait().await;
-            let t0 = Instant::now();
+            let t0 = (Instant::now(), SystemTime::now());
             let mut conn = conn?;
             let res = tokio::time::timeout(Duration::from_secs(10), conn.send(&req)).await;
-            let rtt = t0.elapsed();
+            let rtt = t0.0.elapsed();
             match res {
                 // The body is read after the round, like the events.
                 Ok(Ok(r)) if r.status == 200 => Some((t0, rtt, r.body)),
@@ -303,13 +323,13 @@ async fn run_round(
     let cpu_before = (proc::on_cpu_ns(Some(server_pid)), proc::on_cpu_ns(None));
     barrier.wait().await;
     let released = Instant::now();
-    let mut join_start: Vec<Option<Instant>> = Vec::with_capacity(tokens.len());
+    let mut join_start: Vec<Option<(Instant, SystemTime)>> = Vec::with_capacity(tokens.len());
     let mut introductions = 0;
     for j in joins {
         match j.await.ok().flatten() {
             Some((t0, rtt, body)) => {
                 join_start.push(Some(t0));
-                join_latencies.push(rtt.as_nanos() as u64);
+                all.join_latencies.push(rtt.as_nanos() as u64);
                 introductions += serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
                     .and_then(|v| v["peers"].as_u64())
@@ -354,6 +374,7 @@ async fn run_round(
                 room: a.room_id,
                 offer: a.offer,
                 at: r.at,
+                arrived: r.arrived,
             }),
             Err(_) => {
                 unreadable += 1;
@@ -367,6 +388,7 @@ async fn run_round(
     let mut offer_mismatches = 0;
     let mut last = released;
     let mut round_latencies = Vec::new();
+    let mut in_socket = Vec::new();
     let mut offers: HashMap<(usize, usize), bool> = HashMap::new();
     for g in &got {
         let Some(&peer) = index.get(&g.peer) else {
@@ -385,8 +407,12 @@ async fn run_round(
         offers.insert((g.member, peer), g.offer);
         // offer: true goes to the later joiner (this member); false: the roommate joined later.
         let cause = if g.offer { g.member } else { peer };
-        if let Some(t0) = join_start[cause] {
+        if let Some((t0, t0_wall)) = join_start[cause] {
             round_latencies.push(g.at.saturating_duration_since(t0).as_nanos() as u64);
+            if let Some(arrived) = g.arrived {
+                let d = arrived.duration_since(t0_wall).unwrap_or_default();
+                in_socket.push(d.as_nanos() as u64);
+            }
         }
         last = last.max(g.at);
     }
@@ -399,9 +425,11 @@ async fn run_round(
             offer_mismatches += 1;
         }
     }
-    latencies.extend_from_slice(&round_latencies);
+    all.latencies.extend_from_slice(&round_latencies);
+    all.in_socket.extend_from_slice(&in_socket);
     Round {
         latency: Summary::of_nanos(&mut round_latencies),
+        latency_in_socket: Summary::of_nanos(&mut in_socket),
         round,
         streams,
         joins_ok,
