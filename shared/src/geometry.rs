@@ -120,30 +120,20 @@ pub fn stroke_pieces(base: f32, points: &[Point], from: usize) -> Vec<StrokePiec
 mod tests {
     use super::*;
 
+    fn run(start: usize, end: usize, width: f32) -> StrokePiece {
+        StrokePiece::Run { start, end, width }
+    }
+
     #[test]
     fn a_stroke_at_one_pressure_is_a_dot_and_one_run() {
         let points: Vec<Point> = (0..50).map(|i| Point::new(i as f32, 2.0, 0.5)).collect();
         let w = pressure_width(4.0, 0.5);
         assert_eq!(
             stroke_pieces(4.0, &points, 0),
-            [
-                StrokePiece::Dot { at: 0, width: w },
-                StrokePiece::Run {
-                    start: 1,
-                    end: 50,
-                    width: w
-                }
-            ]
+            [StrokePiece::Dot { at: 0, width: w }, run(1, 50, w)]
         );
         // Painting on from point 30 (the live layer's increment): the rest only.
-        assert_eq!(
-            stroke_pieces(4.0, &points, 30),
-            [StrokePiece::Run {
-                start: 30,
-                end: 50,
-                width: w
-            }]
-        );
+        assert_eq!(stroke_pieces(4.0, &points, 30), [run(30, 50, w)]);
         assert_eq!(stroke_pieces(4.0, &points, 50), []);
     }
 
@@ -164,22 +154,10 @@ mod tests {
             stroke_pieces(2.0, &points, 0),
             [
                 StrokePiece::Dot { at: 0, width: half },
-                StrokePiece::Run {
-                    start: 1,
-                    end: 3,
-                    width: half
-                },
-                StrokePiece::Run {
-                    start: 3,
-                    end: 4,
-                    width: full
-                },
+                run(1, 3, half),
+                run(3, 4, full),
                 StrokePiece::Dot { at: 4, width: full },
-                StrokePiece::Run {
-                    start: 5,
-                    end: 7,
-                    width: full
-                },
+                run(5, 7, full),
             ]
         );
     }

@@ -436,18 +436,14 @@ impl<'a> Reader<'a> {
             1 => Shape::Stroke {
                 points: self.points()?,
             },
-            2 => Shape::Line {
-                from: self.point()?,
-                to: self.point()?,
-            },
-            3 => Shape::Rect {
-                from: self.point()?,
-                to: self.point()?,
-            },
-            4 => Shape::Ellipse {
-                from: self.point()?,
-                to: self.point()?,
-            },
+            kind @ 2..=4 => {
+                let (from, to) = (self.point()?, self.point()?);
+                match kind {
+                    2 => Shape::Line { from, to },
+                    3 => Shape::Rect { from, to },
+                    _ => Shape::Ellipse { from, to },
+                }
+            }
             5 => Shape::Text {
                 at: self.point()?,
                 text: self.str()?,
