@@ -45,7 +45,6 @@ pub struct Peers {
     presence: Presence,
     /// How often each peer may ask for a sync.
     sync_budget: SyncBudget,
-    /// The latest hello of each peer over its budget, answered when its timer fires.
     /// The latest hello of a peer past its sync budget (what it has, whether it takes packed
     /// syncs), answered when the timer fires.
     deferred_hellos: HashMap<PeerId, (VersionVector, bool, Timeout)>,

@@ -303,16 +303,6 @@ impl Board {
         receive::receive(&mut self.model, &mut self.renderer, from, data, in_room)
     }
 
-    /// Checks a peer's JSON text and acts on it (see [`Board::receive`]).
-    pub fn receive_text(
-        &mut self,
-        from: &PeerId,
-        text: &str,
-        in_room: impl Fn(&PeerId) -> bool,
-    ) -> Result<Received, ReceiveError> {
-        receive::receive_text(&mut self.model, &mut self.renderer, from, text, in_room)
-    }
-
     /// Integrates ops from storage, with the proofs and certificates saved beside them: each op
     /// validated (the bad ones skipped) and chained, so the ops can be handed on with their
     /// proofs. Returns how many were integrated.

@@ -98,7 +98,7 @@ pub(super) fn receive(
 }
 
 /// Checks a peer's JSON text and acts on it.
-pub(super) fn receive_text(
+fn receive_text(
     model: &mut Model,
     out: &mut Renderer,
     from: &PeerId,
