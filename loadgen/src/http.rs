@@ -310,22 +310,8 @@ impl SseConn {
     /// Reads once and parses what came, calling `emit` per comment and event. `Ok(false)` when
     /// the server closed the stream.
     pub async fn read_some(&mut self, emit: &mut impl FnMut(SseItem)) -> io::Result<bool> {
-        let n = if self.pending.is_empty() {
-            let n = self.stream.read(&mut self.read).await?;
-            if n == 0 {
-                return Ok(false);
-            }
-            n
-        } else {
-            let pending = std::mem::take(&mut self.pending);
-            let n = pending.len();
-            self.process(&pending, emit)?;
-            return Ok(n > 0);
-        };
-        let read = std::mem::take(&mut self.read);
-        let result = self.process(&read[..n], emit);
-        self.read = read;
-        result.map(|()| true)
+        // Without `stamp_arrivals` the kernel adds no stamp: the same read, the time ignored.
+        self.read_some_stamped(&mut |item, _| emit(item)).await
     }
 
     /// Asks the kernel to stamp what arrives on this stream with the time it reached the socket
